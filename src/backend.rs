@@ -1,0 +1,106 @@
+//! Which devices and element types typenet's layers run on.
+//!
+//! Every layer works on any [`Backend`]: dfdx's `Cpu` (with typenet's fast kernels) and,
+//! with the `cuda` feature, dfdx's `Cuda` (with convolution and pooling built from dfdx ops
+//! that have CUDA kernels, the same generic code that the tests run on `Cpu`).
+
+use dfdx::prelude::*;
+
+use crate::ops::{self, Conv2DParams, Pool2DKind, Pool2DParams};
+
+/// An element type the layers can compute in: `f32` or `f64`.
+pub trait Element:
+    Dtype + num_traits::Float + rand_distr::uniform::SampleUniform + Send + Sync + 'static
+{
+}
+impl Element for f32 {}
+impl Element for f64 {}
+
+/// A 4-d tensor whose dimensions other than the batch are only known at run time.
+pub type Tensor4<B, E, D, T> = Tensor<(B, usize, usize, usize), E, D, T>;
+
+/// A dfdx device that typenet's layers run on.
+pub trait Backend<E: Element>: Device<E> {
+    /// 2-d convolution (cross-correlation, as in PyTorch and Keras) of `x` `(B, C, H, W)`
+    /// with `w` `(O, C, K, K)`, plus `bias` `(O,)`, optionally followed by ReLU.
+    fn conv2d<B: Dim, T: Tape<E, Self> + Merge<T>>(
+        x: Tensor4<B, E, Self, T>,
+        w: Tensor4<usize, E, Self, T>,
+        bias: Option<Tensor<(usize,), E, Self, T>>,
+        p: Conv2DParams,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err>;
+
+    /// Max or average pooling over square windows of `x` `(B, C, H, W)`.
+    fn pool2d<B: Dim, T: Tape<E, Self>>(
+        x: Tensor4<B, E, Self, T>,
+        kind: Pool2DKind,
+        p: Pool2DParams,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err>;
+
+    /// The device's error for a shape that does not fit (an internal invariant broken).
+    fn shape_error() -> Self::Err;
+}
+
+impl<E: Element> Backend<E> for Cpu
+where
+    Cpu: Device<E>,
+{
+    fn conv2d<B: Dim, T: Tape<E, Self> + Merge<T>>(
+        x: Tensor4<B, E, Self, T>,
+        w: Tensor4<usize, E, Self, T>,
+        bias: Option<Tensor<(usize,), E, Self, T>>,
+        p: Conv2DParams,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
+        ops::cpu::conv2d(x, w, bias, p)
+    }
+
+    fn pool2d<B: Dim, T: Tape<E, Self>>(
+        x: Tensor4<B, E, Self, T>,
+        kind: Pool2DKind,
+        p: Pool2DParams,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
+        ops::cpu::pool2d(x, kind, p)
+    }
+
+    fn shape_error() -> Self::Err {
+        CpuError::WrongNumElements
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<E: Element> Backend<E> for Cuda
+where
+    Cuda: Device<E>,
+{
+    fn conv2d<B: Dim, T: Tape<E, Self> + Merge<T>>(
+        x: Tensor4<B, E, Self, T>,
+        w: Tensor4<usize, E, Self, T>,
+        bias: Option<Tensor<(usize,), E, Self, T>>,
+        p: Conv2DParams,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
+        ops::generic::conv2d(x, w, bias, p)
+    }
+
+    fn pool2d<B: Dim, T: Tape<E, Self>>(
+        x: Tensor4<B, E, Self, T>,
+        kind: Pool2DKind,
+        p: Pool2DParams,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
+        ops::generic::pool2d(x, kind, p)
+    }
+
+    fn shape_error() -> Self::Err {
+        CudaError::Cpu(CpuError::WrongNumElements)
+    }
+}
+
+/// Changes a tensor's shape type to an equal shape (`usize` to `Const` dims or back),
+/// without copying. A mismatch is an internal error of typenet, reported as the device's error.
+pub fn realize<Src: Shape, Dst: Shape<Concrete = Src::Concrete>, E: Element, D: Backend<E>, T: Tape<E, D>>(
+    t: Tensor<Src, E, D, T>,
+) -> Result<Tensor<Dst, E, D, T>, D::Err>
+where
+    Src: RealizeShapeTo<Dst>,
+{
+    t.try_realize::<Dst>().map_err(|_| D::shape_error())
+}

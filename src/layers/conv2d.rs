@@ -1,0 +1,207 @@
+//! `Conv2D`: 2-d convolution with square kernels, stride, zero padding and dilation.
+
+use dfdx::nn::modules::{Module, NonMutableModule};
+use dfdx::nn::{ModuleVisitor, TensorCollection, TensorOptions};
+use dfdx::prelude::*;
+use rand_distr::Uniform;
+
+use crate::backend::{realize, Backend, Element};
+use crate::ops::Conv2DParams;
+
+/// A 2-d convolution from `I` to `O` channels with a `K`x`K` kernel, stride `S`, zero
+/// padding `P` and dilation `DIL`; `BIAS` adds a learned bias per output channel.
+///
+/// Input `(B, I, H, W)` (or an unbatched `(I, H, W)`), output `(B, O, Ho, Wo)` with
+/// `Ho = (H + 2P - DIL(K-1) - 1) / S + 1`. The spatial output dims are `usize` here;
+/// `network!` turns them back into `Const`s.
+///
+/// Weights and bias start uniform in `±1/sqrt(I*K*K)`, as in PyTorch.
+#[derive(Debug, Clone)]
+pub struct Conv2D<
+    const I: usize,
+    const O: usize,
+    const K: usize,
+    const S: usize,
+    const P: usize,
+    const DIL: usize,
+    const BIAS: bool,
+    E: Dtype,
+    D: Storage<E>,
+> {
+    /// Shape `(O, I, K, K)`.
+    pub weight: Tensor<Rank4<O, I, K, K>, E, D>,
+    /// Shape `(O,)`; `None` exactly when `BIAS` is false.
+    pub bias: Option<Tensor<Rank1<O>, E, D>>,
+}
+
+impl<
+        const I: usize,
+        const O: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const DIL: usize,
+        const BIAS: bool,
+        E: Dtype,
+        D: Storage<E>,
+    > Conv2D<I, O, K, S, P, DIL, BIAS, E, D>
+{
+    /// Trainable parameters: `K*K*I*O` weights plus `O` biases when `BIAS`.
+    pub const PARAMS: usize = K * K * I * O + if BIAS { O } else { 0 };
+
+    fn params(relu: bool) -> Conv2DParams {
+        Conv2DParams {
+            stride: S,
+            padding: P,
+            dilation: DIL,
+            relu,
+        }
+    }
+}
+
+fn reset_uniform<S: ConstShape, E: Element, D: Device<E>>(
+    t: &mut Tensor<S, E, D>,
+    fan_in: usize,
+) -> Result<(), D::Err> {
+    let b = E::one() / E::from(fan_in.max(1)).unwrap_or(E::one()).sqrt();
+    t.try_fill_with_distr(Uniform::new(-b, b))
+}
+
+impl<
+        const I: usize,
+        const O: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const DIL: usize,
+        const BIAS: bool,
+        E: Element,
+        D: Device<E>,
+    > TensorCollection<E, D> for Conv2D<I, O, K, S, P, DIL, BIAS, E, D>
+{
+    type To<E2: Dtype, D2: Device<E2>> = Conv2D<I, O, K, S, P, DIL, BIAS, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        let weight = Self::tensor(
+            "weight",
+            |s| &s.weight,
+            |s| &mut s.weight,
+            TensorOptions::reset_with(|t| reset_uniform(t, I * K * K)),
+        );
+        if !BIAS {
+            return visitor.visit_fields((weight,), |(weight,)| Conv2D { weight, bias: None });
+        }
+        let bias = Self::tensor(
+            "bias",
+            // `bias` is `Some` whenever `BIAS` is true: it is built that way below.
+            |s| s.bias.as_ref().expect("Conv2D with BIAS has a bias"),
+            |s| s.bias.as_mut().expect("Conv2D with BIAS has a bias"),
+            TensorOptions::reset_with(|t| reset_uniform(t, I * K * K)),
+        );
+        visitor.visit_fields((weight, bias), |(weight, bias)| Conv2D {
+            weight,
+            bias: Some(bias),
+        })
+    }
+}
+
+impl<
+        const I: usize,
+        const O: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const DIL: usize,
+        const BIAS: bool,
+        E: Element,
+        D: Backend<E>,
+    > Conv2D<I, O, K, S, P, DIL, BIAS, E, D>
+{
+    /// The convolution followed by ReLU, fused into one kernel where the backend has one.
+    pub fn try_forward_relu<B: Dim, H: Dim, W: Dim, T: Tape<E, D>>(
+        &self,
+        x: Tensor<(B, Const<I>, H, W), E, D, T>,
+    ) -> Result<Tensor<(B, Const<O>, usize, usize), E, D, T>, D::Err> {
+        self.run(x, true)
+    }
+
+    fn run<B: Dim, H: Dim, W: Dim, T: Tape<E, D>>(
+        &self,
+        x: Tensor<(B, Const<I>, H, W), E, D, T>,
+        relu: bool,
+    ) -> Result<Tensor<(B, Const<O>, usize, usize), E, D, T>, D::Err> {
+        let x = realize::<_, (B, usize, usize, usize), E, D, T>(x)?;
+        let w = realize(self.weight.retaped::<T>())?;
+        let b = match &self.bias {
+            Some(b) => Some(realize(b.retaped::<T>())?),
+            None => None,
+        };
+        realize(D::conv2d(x, w, b, Self::params(relu))?)
+    }
+}
+
+impl<
+        const I: usize,
+        const O: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const DIL: usize,
+        const BIAS: bool,
+        E: Dtype,
+        D: Storage<E>,
+    > NonMutableModule for Conv2D<I, O, K, S, P, DIL, BIAS, E, D>
+{
+}
+
+impl<
+        const I: usize,
+        const O: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const DIL: usize,
+        const BIAS: bool,
+        B: Dim,
+        H: Dim,
+        W: Dim,
+        E: Element,
+        D: Backend<E>,
+        T: Tape<E, D>,
+    > Module<Tensor<(B, Const<I>, H, W), E, D, T>> for Conv2D<I, O, K, S, P, DIL, BIAS, E, D>
+{
+    type Output = Tensor<(B, Const<O>, usize, usize), E, D, T>;
+    type Error = D::Err;
+
+    fn try_forward(&self, x: Tensor<(B, Const<I>, H, W), E, D, T>) -> Result<Self::Output, D::Err> {
+        self.run(x, false)
+    }
+}
+
+impl<
+        const I: usize,
+        const O: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const DIL: usize,
+        const BIAS: bool,
+        H: Dim,
+        W: Dim,
+        E: Element,
+        D: Backend<E>,
+        T: Tape<E, D>,
+    > Module<Tensor<(Const<I>, H, W), E, D, T>> for Conv2D<I, O, K, S, P, DIL, BIAS, E, D>
+{
+    type Output = Tensor<(Const<O>, usize, usize), E, D, T>;
+    type Error = D::Err;
+
+    fn try_forward(&self, x: Tensor<(Const<I>, H, W), E, D, T>) -> Result<Self::Output, D::Err> {
+        let (c, h, w) = *x.shape();
+        let y = self.run(x.try_reshape_like(&(Const::<1>, c, h, w))?, false)?;
+        let (_, o, ho, wo) = *y.shape();
+        y.try_reshape_like(&(o, ho, wo))
+    }
+}

@@ -1,0 +1,98 @@
+//! Convolution and pooling as differentiable dfdx tensor ops.
+//!
+//! [`generic`] builds them from dfdx ops that have both CPU and CUDA kernels; [`cpu`] is the
+//! fast CPU implementation. The tests require the two to agree with each other and with
+//! naive reference loops.
+
+pub mod cpu;
+pub mod generic;
+
+/// Hyper-parameters of a 2-d convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2DParams {
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    /// Apply ReLU to the output (fused into the kernel where the backend can).
+    pub relu: bool,
+}
+
+/// Hyper-parameters of a 2-d pooling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool2DParams {
+    pub window: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+/// Which reduction a pooling layer applies to each window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool2DKind {
+    /// The largest value; padding never wins (it counts as `-inf`).
+    Max,
+    /// The mean over the whole window, padding counted as zeros (PyTorch's default).
+    Avg,
+}
+
+/// Output size along one spatial axis: `(n + 2p - d(k-1) - 1) / s + 1`, or `None` when
+/// the (dilated) kernel does not fit the padded input or a size is zero.
+pub const fn out_size(n: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
+    if k == 0 || s == 0 || d == 0 {
+        return None;
+    }
+    let span = d * (k - 1) + 1;
+    let padded = n + 2 * p;
+    if span > padded {
+        return None;
+    }
+    Some((padded - span) / s + 1)
+}
+
+/// Sizes of one convolution, all known at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvGeom {
+    pub batch: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub dil: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+}
+
+impl ConvGeom {
+    /// Input row and column of kernel tap (`ki`, `kj`) for output (`oi`, `oj`), or `None` in
+    /// the padding.
+    #[inline(always)]
+    pub fn src(&self, oi: usize, oj: usize, ki: usize, kj: usize) -> Option<(usize, usize)> {
+        let r = (oi * self.stride + ki * self.dil).checked_sub(self.pad)?;
+        let c = (oj * self.stride + kj * self.dil).checked_sub(self.pad)?;
+        (r < self.h && c < self.w).then_some((r, c))
+    }
+}
+
+/// Sizes of one pooling, all known at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolGeom {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+}
+
+impl PoolGeom {
+    #[inline(always)]
+    pub fn src(&self, oi: usize, oj: usize, ki: usize, kj: usize) -> Option<(usize, usize)> {
+        let r = (oi * self.stride + ki).checked_sub(self.pad)?;
+        let c = (oj * self.stride + kj).checked_sub(self.pad)?;
+        (r < self.h && c < self.w).then_some((r, c))
+    }
+}
