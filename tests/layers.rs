@@ -1,0 +1,82 @@
+//! The layers as dfdx modules: building, parameter counts, batched and unbatched forward,
+//! and gradients reaching the parameters.
+
+use dfdx::nn::modules::Module;
+use dfdx::prelude::*;
+use typenet::layers::{AvgPool2D, Conv2D, Flatten, MaxPool2D};
+use typenet::ops::{self, Conv2DParams};
+
+type Conv = Conv2D<2, 4, 3, 1, 1, 1, true, f64, Cpu>;
+type ConvNoBias = Conv2D<2, 4, 3, 2, 0, 1, false, f64, Cpu>;
+
+#[test]
+fn conv2d_counts_keras_params() {
+    let dev = Cpu::default();
+    assert_eq!(Conv::build(&dev).num_trainable_params(), 3 * 3 * 2 * 4 + 4);
+    assert_eq!(Conv::PARAMS, 76);
+    let m = ConvNoBias::build(&dev);
+    assert_eq!(m.num_trainable_params(), 3 * 3 * 2 * 4);
+    assert!(m.bias.is_none());
+}
+
+#[test]
+fn conv2d_layer_is_the_op_with_its_weights() {
+    let dev = Cpu::seed_from_u64(1);
+    let m = Conv::build(&dev);
+    let x: Tensor<Rank4<3, 2, 7, 5>, f64, _> = dev.sample_normal();
+    let y = m.forward(x.clone());
+    assert_eq!(*y.shape(), (Const::<3>, Const::<4>, 7, 5));
+    let p = Conv2DParams {
+        stride: 1,
+        padding: 1,
+        dilation: 1,
+        relu: false,
+    };
+    let want = ops::generic::conv2d(
+        x.clone().realize::<(usize, usize, usize, usize)>(),
+        m.weight.clone().realize(),
+        m.bias.clone().map(|b| b.realize()),
+        p,
+    )
+    .unwrap();
+    assert_eq!(y.as_vec(), want.as_vec());
+    // Unbatched input gives the first sample's output.
+    let x0: Tensor<Rank3<2, 7, 5>, f64, _> =
+        dev.tensor_from_vec(x.as_vec()[..70].to_vec(), (Const, Const, Const));
+    let y0 = m.forward(x0);
+    assert_eq!(*y0.shape(), (Const::<4>, 7, 5));
+    assert_eq!(y0.as_vec(), y.as_vec()[..140].to_vec());
+}
+
+#[test]
+fn conv2d_gradients_reach_weight_and_bias() {
+    let dev = Cpu::seed_from_u64(2);
+    let m = Conv::build(&dev);
+    let mut grads = m.alloc_grads();
+    let x: Tensor<(usize, Const<2>, Const<6>, Const<6>), f64, _> =
+        dev.sample_normal_like(&(2, Const, Const, Const));
+    grads = m.forward(x.trace(grads)).square().sum().backward();
+    let gw = grads.get(&m.weight).as_vec();
+    let gb = grads.get(m.bias.as_ref().unwrap()).as_vec();
+    assert!(gw.iter().any(|v| *v != 0.0) && gb.iter().any(|v| *v != 0.0));
+}
+
+#[test]
+fn pools_and_flatten_shapes() {
+    let dev = Cpu::default();
+    let x: Tensor<Rank4<2, 3, 9, 8>, f32, _> = dev.sample_normal();
+    let y = MaxPool2D::<2, 2, 0>.forward(x.clone());
+    assert_eq!(*y.shape(), (Const::<2>, Const::<3>, 4, 4));
+    let y = AvgPool2D::<3, 1, 1>.forward(x.clone());
+    assert_eq!(*y.shape(), (Const::<2>, Const::<3>, 9, 8));
+    let f = Flatten.forward(x.clone());
+    assert_eq!(*f.shape(), (Const::<2>, 3 * 9 * 8));
+    assert_eq!(f.as_vec(), x.as_vec());
+    let flat: Tensor<Rank2<2, 5>, f32, _> = dev.sample_normal();
+    assert_eq!(Flatten.forward(flat.clone()).as_vec(), flat.as_vec());
+    let single: Tensor<Rank3<3, 9, 8>, f32, _> = dev.sample_normal();
+    assert_eq!(
+        *MaxPool2D::<3, 3, 0>.forward(single).shape(),
+        (Const::<3>, 3, 2)
+    );
+}

@@ -1,0 +1,424 @@
+//! Convolution and pooling, forward and every gradient, checked against naive reference
+//! loops on random shapes, strides, paddings and dilations — for both the fast CPU kernels
+//! and the generic dfdx-op path (the one CUDA runs), which must also agree with each other.
+
+use dfdx::prelude::*;
+use proptest::prelude::*;
+use typenet::ops::{self, out_size, Conv2DParams, Pool2DKind, Pool2DParams};
+
+type T4 = Tensor<(usize, usize, usize, usize), f64, Cpu>;
+
+#[derive(Debug, Clone)]
+struct ConvCase {
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    d: usize,
+    bias: bool,
+    relu: bool,
+    seed: u64,
+}
+
+fn conv_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..4, 1usize..4, 1usize..9, 1usize..9, 1usize..5),
+        (1usize..4, 1usize..4, 0usize..3, 1usize..3),
+        (any::<bool>(), any::<bool>(), any::<u64>()),
+    )
+        .prop_map(
+            |((b, c, h, w, o), (k, s, p, d), (bias, relu, seed))| ConvCase {
+                b,
+                c,
+                h,
+                w,
+                o,
+                k,
+                s,
+                p,
+                d,
+                bias,
+                relu,
+                seed,
+            },
+        )
+        .prop_filter("kernel must fit the padded input", |c| {
+            out_size(c.h, c.k, c.s, c.p, c.d).is_some()
+                && out_size(c.w, c.k, c.s, c.p, c.d).is_some()
+        })
+}
+
+fn random(dev: &Cpu, n: usize) -> Vec<f64> {
+    let t: Tensor<(usize,), f64, Cpu> = dev.sample_normal_like(&(n,));
+    t.as_vec()
+}
+
+struct ConvRef {
+    y: Vec<f64>,
+    gx: Vec<f64>,
+    gw: Vec<f64>,
+    gb: Vec<f64>,
+}
+
+/// Direct loops: y = relu?(conv(x, w) + b); gradients of sum(y * r).
+fn conv_reference(c: &ConvCase, x: &[f64], w: &[f64], b: &[f64], r: &[f64]) -> ConvRef {
+    let ho = out_size(c.h, c.k, c.s, c.p, c.d).unwrap();
+    let wo = out_size(c.w, c.k, c.s, c.p, c.d).unwrap();
+    let xi = |n: usize, ch: usize, i: usize, j: usize| ((n * c.c + ch) * c.h + i) * c.w + j;
+    let wi = |o: usize, ch: usize, ki: usize, kj: usize| ((o * c.c + ch) * c.k + ki) * c.k + kj;
+    let yi = |n: usize, o: usize, i: usize, j: usize| ((n * c.o + o) * ho + i) * wo + j;
+    let tap = |oi: usize, ki: usize, n: usize| -> Option<usize> {
+        let v = (oi * c.s + ki * c.d) as isize - c.p as isize;
+        (v >= 0 && (v as usize) < n).then_some(v as usize)
+    };
+    let mut y = vec![0.0; c.b * c.o * ho * wo];
+    for n in 0..c.b {
+        for o in 0..c.o {
+            for i in 0..ho {
+                for j in 0..wo {
+                    let mut s = if c.bias { b[o] } else { 0.0 };
+                    for ch in 0..c.c {
+                        for ki in 0..c.k {
+                            for kj in 0..c.k {
+                                if let (Some(r_), Some(c_)) = (tap(i, ki, c.h), tap(j, kj, c.w)) {
+                                    s += x[xi(n, ch, r_, c_)] * w[wi(o, ch, ki, kj)];
+                                }
+                            }
+                        }
+                    }
+                    y[yi(n, o, i, j)] = if c.relu { s.max(0.0) } else { s };
+                }
+            }
+        }
+    }
+    let (mut gx, mut gw, mut gb) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; c.o]);
+    for n in 0..c.b {
+        for o in 0..c.o {
+            for i in 0..ho {
+                for j in 0..wo {
+                    let idx = yi(n, o, i, j);
+                    let g = if c.relu && y[idx] <= 0.0 { 0.0 } else { r[idx] };
+                    gb[o] += g;
+                    for ch in 0..c.c {
+                        for ki in 0..c.k {
+                            for kj in 0..c.k {
+                                if let (Some(r_), Some(c_)) = (tap(i, ki, c.h), tap(j, kj, c.w)) {
+                                    gx[xi(n, ch, r_, c_)] += g * w[wi(o, ch, ki, kj)];
+                                    gw[wi(o, ch, ki, kj)] += g * x[xi(n, ch, r_, c_)];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ConvRef { y, gx, gw, gb }
+}
+
+fn assert_close(what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
+            "{what}[{i}]: got {g}, want {w}"
+        );
+    }
+}
+
+type ConvFn =
+    fn(
+        Tensor<(usize, usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>,
+        Tensor<(usize, usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>,
+        Option<Tensor<(usize,), f64, Cpu, OwnedTape<f64, Cpu>>>,
+        Conv2DParams,
+    )
+        -> Result<Tensor<(usize, usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>, CpuError>;
+
+/// Runs one implementation and returns (y, gx, gw, gb).
+fn run_conv(
+    f: ConvFn,
+    c: &ConvCase,
+    x: &T4,
+    w: &T4,
+    b: &Tensor<(usize,), f64, Cpu>,
+    r: &[f64],
+) -> [Vec<f64>; 4] {
+    let p = Conv2DParams {
+        stride: c.s,
+        padding: c.p,
+        dilation: c.d,
+        relu: c.relu,
+    };
+    let bias = c.bias.then(|| b.retaped::<OwnedTape<f64, Cpu>>());
+    let y = f(x.leaky_trace(), w.retaped(), bias, p).expect("conv runs");
+    let yv = y.retaped::<NoneTape>().as_vec();
+    let rt = x.device().tensor_from_vec(r.to_vec(), *y.shape());
+    let g = (y * rt).sum().backward();
+    let gb = if c.bias {
+        g.get(b).as_vec()
+    } else {
+        vec![0.0; c.o]
+    };
+    [yv, g.get(x).as_vec(), g.get(w).as_vec(), gb]
+}
+
+fn check_conv(c: &ConvCase) {
+    let dev = Cpu::seed_from_u64(c.seed);
+    let x: T4 = dev.tensor_from_vec(random(&dev, c.b * c.c * c.h * c.w), (c.b, c.c, c.h, c.w));
+    let w: T4 = dev.tensor_from_vec(random(&dev, c.o * c.c * c.k * c.k), (c.o, c.c, c.k, c.k));
+    let b = dev.tensor_from_vec(random(&dev, c.o), (c.o,));
+    let ho = out_size(c.h, c.k, c.s, c.p, c.d).unwrap();
+    let wo = out_size(c.w, c.k, c.s, c.p, c.d).unwrap();
+    let r = random(&dev, c.b * c.o * ho * wo);
+    let want = conv_reference(c, &x.as_vec(), &w.as_vec(), &b.as_vec(), &r);
+    for (name, f) in [
+        ("cpu", ops::cpu::conv2d as ConvFn),
+        ("generic", ops::generic::conv2d as ConvFn),
+    ] {
+        let [y, gx, gw, gb] = run_conv(f, c, &x, &w, &b, &r);
+        assert_close(&format!("{name} y"), &y, &want.y);
+        assert_close(&format!("{name} grad x"), &gx, &want.gx);
+        assert_close(&format!("{name} grad w"), &gw, &want.gw);
+        if c.bias {
+            assert_close(&format!("{name} grad b"), &gb, &want.gb);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PoolCase {
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    max: bool,
+    seed: u64,
+}
+
+fn pool_case() -> impl Strategy<Value = PoolCase> {
+    (
+        (1usize..4, 1usize..4, 1usize..9, 1usize..9),
+        (1usize..4, 1usize..4, 0usize..2),
+        (any::<bool>(), any::<u64>()),
+    )
+        .prop_map(|((b, c, h, w), (k, s, p), (max, seed))| PoolCase {
+            b,
+            c,
+            h,
+            w,
+            k,
+            s,
+            p,
+            max,
+            seed,
+        })
+        .prop_filter("window must fit; padding at most half the window", |c| {
+            2 * c.p <= c.k
+                && out_size(c.h, c.k, c.s, c.p, 1).is_some()
+                && out_size(c.w, c.k, c.s, c.p, 1).is_some()
+        })
+}
+
+/// Direct loops: max (first maximum wins the gradient) or mean with padding as zeros.
+fn pool_reference(c: &PoolCase, x: &[f64], r: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let ho = out_size(c.h, c.k, c.s, c.p, 1).unwrap();
+    let wo = out_size(c.w, c.k, c.s, c.p, 1).unwrap();
+    let mut y = vec![0.0; c.b * c.c * ho * wo];
+    let mut gx = vec![0.0; x.len()];
+    for plane in 0..c.b * c.c {
+        for i in 0..ho {
+            for j in 0..wo {
+                let mut taps = vec![];
+                for ki in 0..c.k {
+                    for kj in 0..c.k {
+                        let (ri, cj) = (
+                            (i * c.s + ki) as isize - c.p as isize,
+                            (j * c.s + kj) as isize - c.p as isize,
+                        );
+                        if ri >= 0 && cj >= 0 && (ri as usize) < c.h && (cj as usize) < c.w {
+                            taps.push((plane * c.h + ri as usize) * c.w + cj as usize);
+                        }
+                    }
+                }
+                let yi = (plane * ho + i) * wo + j;
+                if c.max {
+                    let best = taps
+                        .iter()
+                        .copied()
+                        .fold(taps[0], |a, t| if x[t] > x[a] { t } else { a });
+                    y[yi] = x[best];
+                    gx[best] += r[yi];
+                } else {
+                    let n = (c.k * c.k) as f64;
+                    y[yi] = taps.iter().map(|&t| x[t]).sum::<f64>() / n;
+                    for &t in &taps {
+                        gx[t] += r[yi] / n;
+                    }
+                }
+            }
+        }
+    }
+    (y, gx)
+}
+
+type PoolFn =
+    fn(
+        Tensor<(usize, usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>,
+        Pool2DKind,
+        Pool2DParams,
+    )
+        -> Result<Tensor<(usize, usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>, CpuError>;
+
+fn check_pool(c: &PoolCase) {
+    let dev = Cpu::seed_from_u64(c.seed);
+    let x: T4 = dev.tensor_from_vec(random(&dev, c.b * c.c * c.h * c.w), (c.b, c.c, c.h, c.w));
+    let ho = out_size(c.h, c.k, c.s, c.p, 1).unwrap();
+    let wo = out_size(c.w, c.k, c.s, c.p, 1).unwrap();
+    let r = random(&dev, c.b * c.c * ho * wo);
+    let (want_y, want_gx) = pool_reference(c, &x.as_vec(), &r);
+    let kind = if c.max {
+        Pool2DKind::Max
+    } else {
+        Pool2DKind::Avg
+    };
+    let p = Pool2DParams {
+        window: c.k,
+        stride: c.s,
+        padding: c.p,
+    };
+    for (name, f) in [
+        ("cpu", ops::cpu::pool2d as PoolFn),
+        ("generic", ops::generic::pool2d as PoolFn),
+    ] {
+        let y = f(x.leaky_trace(), kind, p).expect("pool runs");
+        assert_close(
+            &format!("{name} y"),
+            &y.retaped::<NoneTape>().as_vec(),
+            &want_y,
+        );
+        let rt = dev.tensor_from_vec(r.clone(), *y.shape());
+        let g = (y * rt).sum().backward();
+        assert_close(&format!("{name} grad x"), &g.get(&x).as_vec(), &want_gx);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv2d_matches_reference(c in conv_case()) {
+        check_conv(&c);
+    }
+
+    #[test]
+    fn pool2d_matches_reference(c in pool_case()) {
+        check_pool(&c);
+    }
+}
+
+#[test]
+fn conv2d_mnist_shape_matches_reference() {
+    check_conv(&ConvCase {
+        b: 3,
+        c: 1,
+        h: 28,
+        w: 28,
+        o: 4,
+        k: 3,
+        s: 1,
+        p: 0,
+        d: 1,
+        bias: true,
+        relu: true,
+        seed: 7,
+    });
+}
+
+#[test]
+fn conv2d_strided_dilated_padded_matches_reference() {
+    check_conv(&ConvCase {
+        b: 2,
+        c: 3,
+        h: 11,
+        w: 9,
+        o: 5,
+        k: 3,
+        s: 2,
+        p: 2,
+        d: 2,
+        bias: true,
+        relu: false,
+        seed: 3,
+    });
+}
+
+#[test]
+fn maxpool_mnist_shape_matches_reference() {
+    check_pool(&PoolCase {
+        b: 2,
+        c: 3,
+        h: 26,
+        w: 26,
+        k: 2,
+        s: 2,
+        p: 0,
+        max: true,
+        seed: 1,
+    });
+}
+
+#[test]
+fn conv_gradient_accumulates_when_input_is_used_twice() {
+    // dfdx's CPU `slice` assigns instead of adding; our ops must add.
+    let dev = Cpu::seed_from_u64(5);
+    let x: T4 = dev.sample_normal_like(&(2, 2, 6, 6));
+    let w: T4 = dev.sample_normal_like(&(3, 2, 3, 3));
+    let p = Conv2DParams {
+        stride: 1,
+        padding: 1,
+        dilation: 1,
+        relu: false,
+    };
+    let once = {
+        let y = ops::cpu::conv2d(x.leaky_trace(), w.retaped(), None, p).unwrap();
+        y.sum().backward().get(&x).as_vec()
+    };
+    let xt = x.leaky_trace();
+    let y1 = ops::cpu::conv2d(xt.with_empty_tape(), w.retaped(), None, p).unwrap();
+    let y2 = ops::cpu::conv2d(xt, w.retaped(), None, p).unwrap();
+    let twice = (y1.sum() + y2.sum()).backward().get(&x).as_vec();
+    let doubled: Vec<f64> = once.iter().map(|v| 2.0 * v).collect();
+    assert_close("grad x used twice", &twice, &doubled);
+}
+
+#[test]
+fn bad_geometry_is_an_error_not_a_panic() {
+    let dev = Cpu::default();
+    let x: T4 = dev.zeros_like(&(1, 2, 3, 3));
+    let w: T4 = dev.zeros_like(&(1, 2, 5, 5));
+    let p = Conv2DParams {
+        stride: 1,
+        padding: 0,
+        dilation: 1,
+        relu: false,
+    };
+    assert!(ops::cpu::conv2d(x.clone(), w.clone(), None, p).is_err());
+    assert!(ops::generic::conv2d(x.clone(), w, None, p).is_err());
+    let wrong_channels: T4 = dev.zeros_like(&(1, 3, 1, 1));
+    assert!(ops::cpu::conv2d(x.clone(), wrong_channels, None, p).is_err());
+    let pool = Pool2DParams {
+        window: 4,
+        stride: 1,
+        padding: 0,
+    };
+    assert!(ops::cpu::pool2d(x.clone(), Pool2DKind::Max, pool).is_err());
+    assert!(ops::generic::pool2d(x, Pool2DKind::Avg, pool).is_err());
+}
