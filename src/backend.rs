@@ -12,9 +12,26 @@ use crate::ops::{self, Conv2DParams, Pool2DKind, Pool2DParams};
 pub trait Element:
     Dtype + num_traits::Float + rand_distr::uniform::SampleUniform + Send + Sync + 'static
 {
+    /// An integer that orders like the float (IEEE total order: a positive NaN is above
+    /// +inf). Integer compares let kernels select without branches.
+    fn order_key(self) -> i64;
 }
-impl Element for f32 {}
-impl Element for f64 {}
+
+impl Element for f32 {
+    #[inline(always)]
+    fn order_key(self) -> i64 {
+        let b = self.to_bits() as i32;
+        (b ^ (((b >> 31) as u32) >> 1) as i32) as i64
+    }
+}
+
+impl Element for f64 {
+    #[inline(always)]
+    fn order_key(self) -> i64 {
+        let b = self.to_bits() as i64;
+        b ^ (((b >> 63) as u64) >> 1) as i64
+    }
+}
 
 /// A 4-d tensor whose dimensions other than the batch are only known at run time.
 pub type Tensor4<B, E, D, T> = Tensor<(B, usize, usize, usize), E, D, T>;

@@ -26,12 +26,7 @@ fn conv2d_layer_is_the_op_with_its_weights() {
     let x: Tensor<Rank4<3, 2, 7, 5>, f64, _> = dev.sample_normal();
     let y = m.forward(x.clone());
     assert_eq!(*y.shape(), (Const::<3>, Const::<4>, 7, 5));
-    let p = Conv2DParams {
-        stride: 1,
-        padding: 1,
-        dilation: 1,
-        relu: false,
-    };
+    let p = Conv2DParams::new(1, 1, 1).relu(false);
     let want = ops::generic::conv2d(
         x.clone().realize::<(usize, usize, usize, usize)>(),
         m.weight.clone().realize(),

@@ -49,13 +49,8 @@ impl<
     /// Trainable parameters: `K*K*I*O` weights plus `O` biases when `BIAS`.
     pub const PARAMS: usize = K * K * I * O + if BIAS { O } else { 0 };
 
-    fn params(relu: bool) -> Conv2DParams {
-        Conv2DParams {
-            stride: S,
-            padding: P,
-            dilation: DIL,
-            relu,
-        }
+    fn params() -> Conv2DParams {
+        Conv2DParams::new(S, P, DIL)
     }
 }
 
@@ -124,21 +119,28 @@ impl<
         &self,
         x: Tensor<(B, Const<I>, H, W), E, D, T>,
     ) -> Result<Tensor<(B, Const<O>, usize, usize), E, D, T>, D::Err> {
-        self.run(x, true)
+        self.try_forward_fused(x, Self::params().relu(true))
     }
 
-    fn run<B: Dim, H: Dim, W: Dim, T: Tape<E, D>>(
+    /// The convolution with what follows it fused in: `fuse` says whether ReLU and max
+    /// pooling follow and whether the input's gradient is needed (a network's first layer
+    /// in training needs none). Its stride, padding and dilation are this layer's.
+    pub fn try_forward_fused<B: Dim, H: Dim, W: Dim, T: Tape<E, D>>(
         &self,
         x: Tensor<(B, Const<I>, H, W), E, D, T>,
-        relu: bool,
+        fuse: Conv2DParams,
     ) -> Result<Tensor<(B, Const<O>, usize, usize), E, D, T>, D::Err> {
+        let p = Self::params()
+            .relu(fuse.relu)
+            .max_pool(fuse.max_pool)
+            .input_grad(fuse.input_grad);
         let x = realize::<_, (B, usize, usize, usize), E, D, T>(x)?;
         let w = realize(self.weight.retaped::<T>())?;
         let b = match &self.bias {
             Some(b) => Some(realize(b.retaped::<T>())?),
             None => None,
         };
-        realize(D::conv2d(x, w, b, Self::params(relu))?)
+        realize(D::conv2d(x, w, b, p)?)
     }
 }
 
@@ -176,7 +178,7 @@ impl<
     type Error = D::Err;
 
     fn try_forward(&self, x: Tensor<(B, Const<I>, H, W), E, D, T>) -> Result<Self::Output, D::Err> {
-        self.run(x, false)
+        self.try_forward_fused(x, Self::params())
     }
 }
 
@@ -200,7 +202,8 @@ impl<
 
     fn try_forward(&self, x: Tensor<(Const<I>, H, W), E, D, T>) -> Result<Self::Output, D::Err> {
         let (c, h, w) = *x.shape();
-        let y = self.run(x.try_reshape_like(&(Const::<1>, c, h, w))?, false)?;
+        let y =
+            self.try_forward_fused(x.try_reshape_like(&(Const::<1>, c, h, w))?, Self::params())?;
         let (_, o, ho, wo) = *y.shape();
         y.try_reshape_like(&(o, ho, wo))
     }

@@ -10,14 +10,23 @@ use super::generic::{conv_geom, pool_geom};
 use super::{Conv2DParams, ConvGeom, Pool2DKind, Pool2DParams, PoolGeom};
 use crate::backend::{Element, Tensor4};
 
-/// See [`crate::Backend::conv2d`].
-pub fn conv2d<B: Dim, E: Element, T: Tape<E, Cpu> + Merge<T>>(
+/// See [`crate::Backend::conv2d`]. With `p.max_pool`, each image's convolution output
+/// lives only in a per-thread scratch buffer: it is pooled straight away, and the backward
+/// pass routes the gradient through the recorded argmax.
+pub fn conv2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
     x: Tensor4<B, E, Cpu, T>,
     w: Tensor4<usize, E, Cpu, T>,
     bias: Option<Tensor<(usize,), E, Cpu, T>>,
     p: Conv2DParams,
 ) -> Result<Tensor4<B, E, Cpu, T>, CpuError> {
     let g = conv_geom(x.shape(), w.shape(), p).ok_or(CpuError::WrongNumElements)?;
+    let pool = match p.max_pool {
+        Some(pp) => Some(
+            pool_geom(&(g.batch, g.c_out, g.h_out, g.w_out), pp)
+                .ok_or(CpuError::WrongNumElements)?,
+        ),
+        None => None,
+    };
     let (x, x_tape) = x.try_contiguous()?.split_tape();
     let (w, w_tape) = w.try_contiguous()?.split_tape();
     let mut tape = x_tape.merge(w_tape);
@@ -33,31 +42,53 @@ pub fn conv2d<B: Dim, E: Element, T: Tape<E, Cpu> + Merge<T>>(
     let wd = read(&w);
     let bd = bias.as_ref().map(read);
 
-    let out_len = g.c_out * g.h_out * g.w_out;
-    let mut out = vec![E::zero(); g.batch * out_len];
-    conv_forward(&g, &xd, &wd, bd.as_deref(), &mut out, p.relu);
-    // ReLU's gradient only needs to know which outputs were positive.
-    let mask: Vec<bool> = if T::OWNS_TAPE && p.relu {
+    let (h_out, w_out) = pool.map_or((g.h_out, g.w_out), |pg| (pg.h_out, pg.w_out));
+    let mut out = vec![E::zero(); g.batch * g.c_out * h_out * w_out];
+    let mut arg = if pool.is_some() {
+        vec![0u32; out.len()]
+    } else {
+        Vec::new()
+    };
+    conv_forward(
+        &g,
+        pool.as_ref(),
+        &xd,
+        &wd,
+        bd.as_deref(),
+        p.relu,
+        &mut out,
+        &mut arg,
+    );
+    // Without pooling, ReLU's gradient only needs to know which outputs were positive.
+    let mask: Vec<bool> = if T::OWNS_TAPE && p.relu && pool.is_none() {
         out.par_iter().map(|&v| v > E::zero()).collect()
     } else {
         Vec::new()
     };
-    let shape = (x.shape().0, g.c_out, g.h_out, g.w_out);
-    let y = x.device().try_tensor_from_vec(out, shape)?;
+    let y = x
+        .device()
+        .try_tensor_from_vec(out, (x.shape().0, g.c_out, h_out, w_out))?;
     if T::OWNS_TAPE {
         let y_id = y.clone();
         tape.add_backward_op(move |grads| {
             let mut gy = take_grad(grads, &y_id)?;
-            if p.relu {
+            if !mask.is_empty() {
                 gy.par_iter_mut().zip(mask.par_iter()).for_each(|(g, &m)| {
                     if !m {
                         *g = E::zero();
                     }
                 });
             }
-            let (gw, gb) = {
-                let gx = grads.get_or_alloc_mut(&x)?;
-                conv_backward(&g, &xd, &wd, &gy, gx)
+            let saved = Saved {
+                x: &xd,
+                w: &wd,
+                arg: &arg,
+                pool: pool.as_ref(),
+            };
+            let (gw, gb) = if p.input_grad {
+                conv_backward(&g, &saved, &gy, Some(grads.get_or_alloc_mut(&x)?))
+            } else {
+                conv_backward(&g, &saved, &gy, None)
             };
             add_into(grads.get_or_alloc_mut(&w)?, &gw);
             if let Some(b) = &bias {
@@ -189,6 +220,19 @@ fn im2col<E: Element>(g: &ConvGeom, x: &[E], cols: &mut [E]) {
                         continue;
                     }
                     let src = &plane[r * g.w..(r + 1) * g.w];
+                    if g.stride == 1 {
+                        // Output column oj reads input column oj + off: one contiguous run.
+                        let off = (kj * g.dil) as isize - g.pad as isize;
+                        let lo = (-off).clamp(0, g.w_out as isize) as usize;
+                        let hi = (g.w as isize - off).clamp(lo as isize, g.w_out as isize) as usize;
+                        d[..lo].fill(E::zero());
+                        d[hi..].fill(E::zero());
+                        if hi > lo {
+                            let s0 = (lo as isize + off) as usize;
+                            d[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);
+                        }
+                        continue;
+                    }
                     for (oj, v) in d.iter_mut().enumerate() {
                         let col = (oj * g.stride + kj * g.dil).wrapping_sub(g.pad);
                         *v = if col < g.w { src[col] } else { E::zero() };
@@ -228,109 +272,288 @@ fn col2im<E: Element>(g: &ConvGeom, cols: &[E], gx: &mut [E]) {
     }
 }
 
+/// What the forward pass keeps for the backward pass.
+struct Saved<'a, E> {
+    x: &'a [E],
+    w: &'a [E],
+    /// Argmax (index in the conv output plane, or `NONE`) per pooled output.
+    arg: &'a [u32],
+    pool: Option<&'a PoolGeom>,
+}
+
+/// An argmax that gets no gradient: ReLU zeroed the window's maximum.
+const NONE: u32 = u32::MAX;
+
+#[allow(clippy::too_many_arguments)]
 fn conv_forward<E: Element>(
     g: &ConvGeom,
+    pool: Option<&PoolGeom>,
     x: &[E],
     w: &[E],
     bias: Option<&[E]>,
-    out: &mut [E],
     relu: bool,
+    out: &mut [E],
+    arg: &mut [u32],
 ) {
     let (chw, ckk, hw_out) = (g.c_in * g.h * g.w, g.c_in * g.k * g.k, g.h_out * g.w_out);
-    if out.is_empty() {
+    let out_len = out.len() / g.batch.max(1);
+    if out.is_empty() || chw == 0 {
         return;
     }
-    out.par_chunks_mut(g.c_out * hw_out)
-        .zip(x.par_chunks(chw.max(1)))
-        .for_each_init(
-            || vec![E::zero(); ckk * hw_out],
-            |cols, (y, xb)| {
-                im2col(g, xb, cols);
-                if let Some(b) = bias {
-                    for (o, yo) in y.chunks_mut(hw_out).enumerate() {
-                        yo.fill(b[o]);
+    let scratch = || {
+        let y = if pool.is_some() {
+            vec![E::zero(); g.c_out * hw_out]
+        } else {
+            Vec::new()
+        };
+        (vec![E::zero(); ckk * hw_out], y)
+    };
+    let args: Vec<&mut [u32]> = if pool.is_some() {
+        arg.chunks_mut(out_len).collect()
+    } else {
+        (0..g.batch).map(|_| <&mut [u32]>::default()).collect()
+    };
+    out.par_chunks_mut(out_len)
+        .zip(x.par_chunks(chw))
+        .zip(args)
+        .for_each_init(scratch, |(cols, y_scratch), ((out_b, xb), arg_b)| {
+            im2col(g, xb, cols);
+            let (y, pooled): (&mut [E], Option<&mut [E]>) = match pool {
+                Some(_) => (y_scratch, Some(out_b)),
+                None => (out_b, None),
+            };
+            if let Some(b) = bias {
+                for (o, yo) in y.chunks_mut(hw_out).enumerate() {
+                    yo.fill(b[o]);
+                }
+            }
+            matmul(
+                (g.c_out, hw_out, ckk),
+                y,
+                bias.is_some(),
+                w,
+                (ckk, 1),
+                cols,
+                (hw_out, 1),
+            );
+            match (pool, pooled) {
+                (Some(pg), Some(out_b)) => {
+                    let plane_out = pg.h_out * pg.w_out;
+                    for ((yp, op), ap) in y
+                        .chunks(hw_out)
+                        .zip(out_b.chunks_mut(plane_out))
+                        .zip(arg_b.chunks_mut(plane_out))
+                    {
+                        max_pool_plane(pg, yp, op, ap);
+                        if relu {
+                            for (v, a) in op.iter_mut().zip(ap.iter_mut()) {
+                                if *v <= E::zero() {
+                                    *v = E::zero();
+                                    *a = NONE;
+                                }
+                            }
+                        }
                     }
                 }
-                matmul(
-                    (g.c_out, hw_out, ckk),
-                    y,
-                    bias.is_some(),
-                    w,
-                    (ckk, 1),
-                    cols,
-                    (hw_out, 1),
-                );
-                if relu {
+                (None, _) if relu => {
                     for v in y.iter_mut() {
                         if *v < E::zero() {
                             *v = E::zero();
                         }
                     }
                 }
-            },
-        );
+                _ => {}
+            }
+        });
 }
 
-/// Adds the input gradient into `gx` and returns the weight and bias gradients.
+/// Adds the input gradient into `gx` (when given) and returns the weight and bias
+/// gradients. `gy` is the gradient of the (pooled) output, already ReLU-masked when
+/// there is no pooling.
 fn conv_backward<E: Element>(
     g: &ConvGeom,
-    x: &[E],
-    w: &[E],
+    s: &Saved<'_, E>,
     gy: &[E],
-    gx: &mut [E],
+    gx: Option<&mut [E]>,
 ) -> (Vec<E>, Vec<E>) {
     let (chw, ckk, hw_out) = (g.c_in * g.h * g.w, g.c_in * g.k * g.k, g.h_out * g.w_out);
-    let y_len = g.c_out * hw_out;
+    let gy_len = gy.len() / g.batch.max(1);
     let zero = || (vec![E::zero(); g.c_out * ckk], vec![E::zero(); g.c_out]);
-    if gy.is_empty() || gx.is_empty() {
+    if gy.is_empty() || chw == 0 {
         return zero();
     }
-    gx.par_chunks_mut(chw)
-        .zip(x.par_chunks(chw))
-        .zip(gy.par_chunks(y_len))
+    let gx_parts: Vec<Option<&mut [E]>> = match gx {
+        Some(gx) => gx.chunks_mut(chw).map(Some).collect(),
+        None => (0..g.batch).map(|_| None).collect(),
+    };
+    let scratch = || {
+        let gyc = if s.pool.is_some() {
+            vec![E::zero(); g.c_out * hw_out]
+        } else {
+            Vec::new()
+        };
+        (
+            zero(),
+            vec![E::zero(); ckk * hw_out],
+            vec![E::zero(); ckk * hw_out],
+            gyc,
+        )
+    };
+    gx_parts
+        .into_par_iter()
+        .zip(s.x.par_chunks(chw))
+        .zip(gy.par_chunks(gy_len))
+        .enumerate()
         .fold(
-            || {
-                (
-                    zero(),
-                    vec![E::zero(); ckk * hw_out],
-                    vec![E::zero(); ckk * hw_out],
-                )
-            },
-            |((mut gw, mut gb), mut cols, mut gcols), ((gxb, xb), gyb)| {
-                for (o, row) in gyb.chunks(hw_out).enumerate() {
+            scratch,
+            |(mut acc, mut cols, mut gcols, mut gyc), (b, ((gxb, xb), gyb))| {
+                // The gradient of this image's convolution output.
+                let gyc_b: &[E] = match s.pool {
+                    Some(pg) => {
+                        gyc.fill(E::zero());
+                        let plane_out = pg.h_out * pg.w_out;
+                        let arg_b = &s.arg[b * gy_len..(b + 1) * gy_len];
+                        for (o, (gp, ap)) in gyb
+                            .chunks(plane_out)
+                            .zip(arg_b.chunks(plane_out))
+                            .enumerate()
+                        {
+                            let plane = &mut gyc[o * hw_out..(o + 1) * hw_out];
+                            for (&v, &a) in gp.iter().zip(ap) {
+                                if let Some(d) = plane.get_mut(a as usize) {
+                                    *d += v;
+                                }
+                            }
+                        }
+                        &gyc
+                    }
+                    None => gyb,
+                };
+                let (gw, gb) = &mut acc;
+                for (o, row) in gyc_b.chunks(hw_out).enumerate() {
                     gb[o] += row.iter().fold(E::zero(), |a, &v| a + v);
                 }
                 im2col(g, xb, &mut cols);
                 // gw (O, CKK) += gy (O, HoWo) * cols^T (HoWo, CKK)
                 matmul(
                     (g.c_out, ckk, hw_out),
-                    &mut gw,
+                    gw,
                     true,
-                    gyb,
+                    gyc_b,
                     (hw_out, 1),
                     &cols,
                     (1, hw_out),
                 );
-                // gcols (CKK, HoWo) = w^T (CKK, O) * gy (O, HoWo)
-                matmul(
-                    (ckk, hw_out, g.c_out),
-                    &mut gcols,
-                    false,
-                    w,
-                    (1, ckk),
-                    gyb,
-                    (hw_out, 1),
-                );
-                col2im(g, &gcols, gxb);
-                ((gw, gb), cols, gcols)
+                if let Some(gxb) = gxb {
+                    // gcols (CKK, HoWo) = w^T (CKK, O) * gy (O, HoWo)
+                    matmul(
+                        (ckk, hw_out, g.c_out),
+                        &mut gcols,
+                        false,
+                        s.w,
+                        (1, ckk),
+                        gyc_b,
+                        (hw_out, 1),
+                    );
+                    col2im(g, &gcols, gxb);
+                }
+                (acc, cols, gcols, gyc)
             },
         )
-        .map(|(acc, _, _)| acc)
+        .map(|(acc, ..)| acc)
         .reduce(zero, |(mut gw, mut gb), (gw2, gb2)| {
             add_into(&mut gw, &gw2);
             add_into(&mut gb, &gb2);
             (gw, gb)
         })
+}
+
+/// `MaxPool2D(2)`: the common case, written so that LLVM vectorises it (selects, no
+/// branches); see [`max_pool_plane`].
+fn max_pool_2x2<E: Element>(g: &PoolGeom, x: &[E], y: &mut [E], arg: &mut [u32]) {
+    #[inline(always)]
+    fn gt<E: Element>(a: E, b: E) -> bool {
+        (a > b) | (a.is_nan() & !b.is_nan())
+    }
+    for oi in 0..g.h_out {
+        let (ra, rb) = (
+            &x[2 * oi * g.w..(2 * oi + 1) * g.w],
+            &x[(2 * oi + 1) * g.w..(2 * oi + 2) * g.w],
+        );
+        let y_row = &mut y[oi * g.w_out..(oi + 1) * g.w_out];
+        let a_row = &mut arg[oi * g.w_out..(oi + 1) * g.w_out];
+        let base = (2 * oi * g.w) as u32;
+        let w = g.w as u32;
+        for ((((yv, at), a), b), oj) in y_row
+            .iter_mut()
+            .zip(a_row.iter_mut())
+            .zip(ra.chunks_exact(2))
+            .zip(rb.chunks_exact(2))
+            .zip(0u32..)
+        {
+            let ta = gt(a[1], a[0]);
+            let ma = if ta { a[1] } else { a[0] };
+            let tb = gt(b[1], b[0]);
+            let mb = if tb { b[1] } else { b[0] };
+            let t = gt(mb, ma);
+            *yv = if t { mb } else { ma };
+            let col = if t { w + tb as u32 } else { ta as u32 };
+            *at = base + 2 * oj + col;
+        }
+    }
+}
+
+/// Max pooling of one plane, recording the argmax (index in the plane) of each output.
+///
+/// Speed: a scalar compare-and-select on loaded floats compiles to a branch that
+/// mispredicts about half the time on real data. Instead, each tap's values for a whole
+/// output row are gathered as integer order keys into a contiguous buffer, and the
+/// running maximum is updated by a loop over the row that LLVM vectorises (vector selects
+/// never become branches). A (positive) NaN wins, as in PyTorch.
+fn max_pool_plane<E: Element>(g: &PoolGeom, x: &[E], y: &mut [E], arg: &mut [u32]) {
+    if g.k == 2 && g.stride == 2 && g.pad == 0 {
+        return max_pool_2x2(g, x, y, arg);
+    }
+    let mut keys = vec![i64::MIN; g.w_out];
+    let mut tap = vec![i64::MIN; g.w_out];
+    for oi in 0..g.h_out {
+        let a_row = &mut arg[oi * g.w_out..(oi + 1) * g.w_out];
+        a_row.fill(NONE);
+        keys.fill(i64::MIN);
+        for ki in 0..g.k {
+            let r = (oi * g.stride + ki).wrapping_sub(g.pad);
+            if r >= g.h {
+                continue;
+            }
+            let row = &x[r * g.w..(r + 1) * g.w];
+            for kj in 0..g.k {
+                for (oj, t) in tap.iter_mut().enumerate() {
+                    let c = (oj * g.stride + kj).wrapping_sub(g.pad);
+                    *t = row.get(c).map_or(i64::MIN, |v| v.order_key());
+                }
+                // Index in the plane of output oj's tap: base + oj * stride.
+                let base = (r * g.w + kj).wrapping_sub(g.pad) as u32;
+                let step = g.stride as u32;
+                for (((key, at), &t), oj) in
+                    keys.iter_mut().zip(a_row.iter_mut()).zip(&tap).zip(0u32..)
+                {
+                    let better = t > *key;
+                    *key = if better { t } else { *key };
+                    *at = if better {
+                        base.wrapping_add(oj * step)
+                    } else {
+                        *at
+                    };
+                }
+            }
+        }
+        for (yv, &at) in y[oi * g.w_out..(oi + 1) * g.w_out]
+            .iter_mut()
+            .zip(a_row.iter())
+        {
+            *yv = x.get(at as usize).copied().unwrap_or(E::neg_infinity());
+        }
+    }
 }
 
 fn pool_forward<E: Element>(
@@ -350,27 +573,7 @@ fn pool_forward<E: Element>(
             .par_chunks_mut(hw_out)
             .zip(arg.par_chunks_mut(hw_out))
             .zip(x.par_chunks(hw))
-            .for_each(|((y, a), xp)| {
-                for oi in 0..g.h_out {
-                    for oj in 0..g.w_out {
-                        let (mut best, mut at) = (E::neg_infinity(), u32::MAX);
-                        for ki in 0..g.k {
-                            for kj in 0..g.k {
-                                if let Some((r, c)) = g.src(oi, oj, ki, kj) {
-                                    let v = xp[r * g.w + c];
-                                    // A NaN wins, as in PyTorch.
-                                    if at == u32::MAX || v > best || v.is_nan() {
-                                        best = v;
-                                        at = (r * g.w + c) as u32;
-                                    }
-                                }
-                            }
-                        }
-                        y[oi * g.w_out + oj] = best;
-                        a[oi * g.w_out + oj] = at;
-                    }
-                }
-            }),
+            .for_each(|((y, a), xp)| max_pool_plane(g, xp, y, a)),
         Pool2DKind::Avg => out
             .par_chunks_mut(hw_out)
             .zip(x.par_chunks(hw))

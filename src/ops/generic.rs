@@ -47,10 +47,10 @@ where
         }
         None => y,
     };
-    if p.relu {
-        y.try_relu()
-    } else {
-        Ok(y)
+    let y = if p.relu { y.try_relu()? } else { y };
+    match p.max_pool {
+        Some(pool) => pool2d(y, Pool2DKind::Max, pool),
+        None => Ok(y),
     }
 }
 

@@ -7,14 +7,47 @@
 pub mod cpu;
 pub mod generic;
 
-/// Hyper-parameters of a 2-d convolution.
+/// Hyper-parameters of a 2-d convolution, and what is fused into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv2DParams {
     pub stride: usize,
     pub padding: usize,
     pub dilation: usize,
-    /// Apply ReLU to the output (fused into the kernel where the backend can).
+    /// Apply ReLU to the output.
     pub relu: bool,
+    /// Max-pool the (ReLU'd) output; the un-pooled output is never materialised on `Cpu`.
+    pub max_pool: Option<Pool2DParams>,
+    /// Compute the input's gradient. A network's first layer needs none in training.
+    pub input_grad: bool,
+}
+
+impl Conv2DParams {
+    /// A plain convolution: no ReLU, no pooling, input gradient computed.
+    pub const fn new(stride: usize, padding: usize, dilation: usize) -> Self {
+        Self {
+            stride,
+            padding,
+            dilation,
+            relu: false,
+            max_pool: None,
+            input_grad: true,
+        }
+    }
+    /// Followed by ReLU.
+    pub const fn relu(mut self, relu: bool) -> Self {
+        self.relu = relu;
+        self
+    }
+    /// Followed by max pooling.
+    pub const fn max_pool(mut self, pool: Option<Pool2DParams>) -> Self {
+        self.max_pool = pool;
+        self
+    }
+    /// Whether the backward pass computes the input's gradient.
+    pub const fn input_grad(mut self, input_grad: bool) -> Self {
+        self.input_grad = input_grad;
+        self
+    }
 }
 
 /// Hyper-parameters of a 2-d pooling.

@@ -1,0 +1,348 @@
+//! Throughput of the MNIST CNN on this machine: training and inference images per second,
+//! the epoch time, and a per-layer forward / backward breakdown.
+//!
+//! `cargo run --release --example bench` (options: `--steps N`, `--batch N`, `--repeats N`).
+
+use std::time::Instant;
+
+use dfdx::nn::modules::Module;
+use dfdx::optim::{Adam, Optimizer};
+use dfdx::prelude::*;
+use typenet::layers::{Conv2D, Flatten, MaxPool2D};
+
+mod model {
+    use dfdx::nn::modules::Module;
+    use dfdx::nn::{ModuleVisitor, TensorCollection};
+    use dfdx::prelude::*;
+    use typenet::__private::realize;
+    use typenet::layers;
+    use typenet::ops::{Conv2DParams, Pool2DParams};
+    use typenet::{Backend, Element};
+
+    /// builder
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct MnistCnn;
+
+    #[derive(Debug, Clone)]
+    pub struct MnistCnnModule<E: Dtype = f32, D: Storage<E> = AutoDevice> {
+        pub conv2d_0: layers::Conv2D<1, 32, 3, 1, 0, 1, true, E, D>,
+        pub relu_1: dfdx::nn::modules::ReLU,
+        pub max_pool2d_2: layers::MaxPool2D<2, 2, 0>,
+        pub flatten_3: layers::Flatten,
+        pub dense_4: dfdx::nn::modules::Linear<5408, 128, E, D>,
+        pub relu_5: dfdx::nn::modules::ReLU,
+        pub dense_6: dfdx::nn::modules::Linear<128, 10, E, D>,
+        pub softmax_7: dfdx::nn::modules::Softmax,
+    }
+
+    impl<E: Element, D: Backend<E>> TensorCollection<E, D> for MnistCnnModule<E, D> {
+        type To<E2: Dtype, D2: Device<E2>> = MnistCnnModule<E2, D2>;
+        fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+            visitor: &mut V,
+        ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+            visitor.visit_fields(
+                (
+                    Self::module("conv2d_0", |s| &s.conv2d_0, |s| &mut s.conv2d_0),
+                    Self::module("dense_4", |s| &s.dense_4, |s| &mut s.dense_4),
+                    Self::module("dense_6", |s| &s.dense_6, |s| &mut s.dense_6),
+                ),
+                |(conv2d_0, dense_4, dense_6)| MnistCnnModule {
+                    conv2d_0,
+                    relu_1: Default::default(),
+                    max_pool2d_2: Default::default(),
+                    flatten_3: Default::default(),
+                    dense_4,
+                    relu_5: Default::default(),
+                    dense_6,
+                    softmax_7: Default::default(),
+                },
+            )
+        }
+    }
+
+    impl<E: Element, D: Backend<E>> dfdx::nn::BuildOnDevice<D, E> for MnistCnn {
+        type Built = MnistCnnModule<E, D>;
+    }
+
+    impl<E: Element, D: Backend<E>> MnistCnnModule<E, D> {
+        pub fn logits<B: Dim, T: Tape<E, D>>(
+            &self,
+            x: Tensor<(B, Const<1>, Const<28>, Const<28>), E, D, T>,
+        ) -> Result<Tensor<(B, Const<10>), E, D, T>, D::Err> {
+            // Conv2D + ReLU + MaxPool2D fused; the input needs no gradient.
+            let fuse = Conv2DParams::new(1, 0, 1)
+                .relu(true)
+                .max_pool(Some(Pool2DParams {
+                    window: 2,
+                    stride: 2,
+                    padding: 0,
+                }))
+                .input_grad(false);
+            let x = self.conv2d_0.try_forward_fused(x, fuse)?;
+            let x: Tensor<(B, Const<32>, Const<13>, Const<13>), E, D, T> = realize(x)?;
+            let x = self.flatten_3.try_forward(x)?;
+            let x: Tensor<(B, Const<5408>), E, D, T> = realize(x)?;
+            let x = self.dense_4.try_forward(x)?;
+            let x = self.relu_5.try_forward(x)?;
+            let x = self.dense_6.try_forward(x)?;
+            Ok(x)
+        }
+    }
+
+    impl<B: Dim, E: Element, D: Backend<E>, T: Tape<E, D>>
+        Module<Tensor<(B, Const<1>, Const<28>, Const<28>), E, D, T>> for MnistCnnModule<E, D>
+    {
+        type Output = Tensor<(B, Const<10>), E, D, T>;
+        type Error = D::Err;
+        fn try_forward(
+            &self,
+            x: Tensor<(B, Const<1>, Const<28>, Const<28>), E, D, T>,
+        ) -> Result<Self::Output, D::Err> {
+            let x = self.logits(x)?;
+            self.softmax_7.try_forward(x)
+        }
+    }
+
+    impl<B: Dim, E: Element, D: Backend<E>, T: Tape<E, D>>
+        ModuleMut<Tensor<(B, Const<1>, Const<28>, Const<28>), E, D, T>> for MnistCnnModule<E, D>
+    {
+        type Output = Tensor<(B, Const<10>), E, D, T>;
+        type Error = D::Err;
+        fn try_forward_mut(
+            &mut self,
+            x: Tensor<(B, Const<1>, Const<28>, Const<28>), E, D, T>,
+        ) -> Result<Self::Output, D::Err> {
+            // (no layer here behaves differently in training)
+            let x = self.logits(x)?;
+            self.softmax_7.try_forward_mut(x)
+        }
+    }
+}
+use model::MnistCnn;
+
+const TRAIN_IMAGES: usize = 60_000;
+const TEST_IMAGES: usize = 10_000;
+
+struct Args {
+    steps: usize,
+    batch: usize,
+    repeats: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        steps: 60,
+        batch: 128,
+        repeats: 5,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let n: usize = value
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{flag} takes a positive integer, got {value:?}"))?;
+        match flag.as_str() {
+            "--steps" => a.steps = n,
+            "--batch" => a.batch = n,
+            "--repeats" => a.repeats = n,
+            _ => {
+                return Err(format!(
+                    "unknown flag {flag}; use --steps, --batch or --repeats"
+                ))
+            }
+        }
+    }
+    Ok(a)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+type Img<B> = Tensor<(B, Const<1>, Const<28>, Const<28>), f32, Cpu>;
+
+fn batch(dev: &Cpu, n: usize) -> (Img<usize>, Tensor<(usize, Const<10>), f32, Cpu>) {
+    let x = dev.sample_uniform_like(&(n, Const, Const, Const));
+    let mut y = vec![0.0f32; n * 10];
+    for i in 0..n {
+        y[i * 10 + (i * 7) % 10] = 1.0;
+    }
+    (x, dev.tensor_from_vec(y, (n, Const)))
+}
+
+/// Seconds for `steps` training steps (forward, loss, backward, Adam).
+fn train_seconds(dev: &Cpu, steps: usize, n: usize) -> f64 {
+    let mut m = dev.build_module::<MnistCnn, f32>();
+    let mut opt = Adam::new(
+        &m,
+        AdamConfig {
+            lr: 1e-3,
+            ..Default::default()
+        },
+    );
+    let mut grads = m.alloc_grads();
+    let (x, y) = batch(dev, n);
+    let start = Instant::now();
+    for _ in 0..steps {
+        let logits = m.logits(x.clone().traced(grads)).expect("forward");
+        let loss = cross_entropy_with_logits_loss(logits, y.clone());
+        grads = loss.backward();
+        opt.update(&mut m, &grads).expect("update");
+        m.zero_grads(&mut grads);
+    }
+    start.elapsed().as_secs_f64()
+}
+
+fn infer_seconds(dev: &Cpu, images: usize, n: usize) -> f64 {
+    let m = dev.build_module::<MnistCnn, f32>();
+    let (x, _) = batch(dev, n);
+    let start = Instant::now();
+    let mut done = 0;
+    while done < images {
+        let y = m.forward(x.clone());
+        std::hint::black_box(y);
+        done += n;
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// (forward, backward) milliseconds of one layer on a batch of `n`.
+fn layer_ms<S: Shape, M, F>(dev: &Cpu, shape: S, m: &M, forward: F) -> (f64, f64)
+where
+    F: Fn(
+        &M,
+        Tensor<S, f32, Cpu, OwnedTape<f32, Cpu>>,
+    ) -> Tensor<(usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>,
+{
+    let x: Tensor<S, f32, Cpu> = dev.sample_normal_like(&shape);
+    let (mut f, mut b) = (vec![], vec![]);
+    for _ in 0..7 {
+        let t = Instant::now();
+        let y = forward(m, x.leaky_trace());
+        f.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let g = y.sum().backward();
+        b.push(t.elapsed().as_secs_f64());
+        std::hint::black_box(g);
+    }
+    (median(f) * 1e3, median(b) * 1e3)
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let dev = Cpu::default();
+    let n = args.batch;
+    println!(
+        "MNIST CNN, batch {n}, {} threads, median of {} runs",
+        rayon::current_num_threads(),
+        args.repeats
+    );
+
+    train_seconds(&dev, 3, n); // warm-up
+    let train: Vec<f64> = (0..args.repeats)
+        .map(|_| train_seconds(&dev, args.steps, n))
+        .collect();
+    let per_step = median(train) / args.steps as f64;
+    let train_ips = n as f64 / per_step;
+    println!(
+        "training:  {:>8.0} images/s  ({:.2} ms/step, epoch of {TRAIN_IMAGES} ~ {:.2} s)",
+        train_ips,
+        per_step * 1e3,
+        TRAIN_IMAGES as f64 / train_ips
+    );
+
+    let infer_batch = 1000;
+    infer_seconds(&dev, infer_batch, infer_batch);
+    let inf: Vec<f64> = (0..args.repeats)
+        .map(|_| infer_seconds(&dev, TEST_IMAGES, infer_batch))
+        .collect();
+    let inf = median(inf);
+    println!(
+        "inference: {:>8.0} images/s  ({TEST_IMAGES} test images in {:.3} s, batch {infer_batch})",
+        TEST_IMAGES as f64 / inf,
+        inf
+    );
+
+    println!("per layer (batch {n}):   forward ms   backward ms");
+    let conv = Conv2D::<1, 32, 3, 1, 0, 1, true, f32, Cpu>::build(&dev);
+    let fused = typenet::ops::Conv2DParams::new(1, 0, 1)
+        .relu(true)
+        .max_pool(Some(typenet::ops::Pool2DParams {
+            window: 2,
+            stride: 2,
+            padding: 0,
+        }))
+        .input_grad(false);
+    let flat = |y: Tensor<(usize, Const<32>, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>| {
+        let (b, c, h, w) = *y.shape();
+        y.reshape_like(&(b, c.size() * h * w))
+    };
+    let rows: Vec<(&str, (f64, f64))> = vec![
+        (
+            "conv2d_0+relu_1+max_pool2d_2",
+            layer_ms(
+                &dev,
+                (n, Const::<1>, Const::<28>, Const::<28>),
+                &conv,
+                |m, x| flat(m.try_forward_fused(x, fused).unwrap()),
+            ),
+        ),
+        (
+            "  conv2d_0 + relu_1 only",
+            layer_ms(
+                &dev,
+                (n, Const::<1>, Const::<28>, Const::<28>),
+                &conv,
+                |m, x| flat(m.try_forward_relu(x).unwrap()),
+            ),
+        ),
+        (
+            "  max_pool2d_2 only",
+            layer_ms(
+                &dev,
+                (n, Const::<32>, Const::<26>, Const::<26>),
+                &MaxPool2D::<2, 2, 0>,
+                |m, x| flat(m.forward(x)),
+            ),
+        ),
+        (
+            "flatten_3",
+            layer_ms(
+                &dev,
+                (n, Const::<32>, Const::<13>, Const::<13>),
+                &Flatten,
+                |m, x| m.forward(x).realize(),
+            ),
+        ),
+        (
+            "dense_4 + relu_5",
+            layer_ms(
+                &dev,
+                (n, Const::<5408>),
+                &dev.build_module::<Linear<5408, 128>, f32>(),
+                |m, x| m.forward(x).relu().realize(),
+            ),
+        ),
+        (
+            "dense_6",
+            layer_ms(
+                &dev,
+                (n, Const::<128>),
+                &dev.build_module::<Linear<128, 10>, f32>(),
+                |m, x| m.forward(x).realize(),
+            ),
+        ),
+    ];
+    for (name, (f, b)) in rows {
+        println!("  {name:<30} {f:>9.3}   {b:>11.3}");
+    }
+}
