@@ -72,7 +72,7 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
             ) else {
                 return false;
             };
-            c.pool.map_or(true, |(k, s, p)| {
+            c.pool.is_none_or(|(k, s, p)| {
                 2 * p <= k
                     && out_size(ho, k, s, p, 1).is_some()
                     && out_size(wo, k, s, p, 1).is_some()
