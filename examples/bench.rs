@@ -10,6 +10,7 @@ use dfdx::optim::{Adam, Optimizer};
 use dfdx::prelude::*;
 use typenet::layers::{Conv2D, Flatten, MaxPool2D};
 
+#[allow(dead_code)]
 mod model {
     use dfdx::nn::modules::Module;
     use dfdx::nn::{ModuleVisitor, TensorCollection};
