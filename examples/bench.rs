@@ -174,8 +174,9 @@ fn batch(dev: &Cpu, n: usize) -> (Img<usize>, Tensor<(usize, Const<10>), f32, Cp
     (x, dev.tensor_from_vec(y, (n, Const)))
 }
 
-/// Seconds for `steps` training steps (forward, loss, backward, Adam).
-fn train_seconds(dev: &Cpu, steps: usize, n: usize) -> f64 {
+/// Seconds for `steps` training steps (forward, loss, backward, Adam), in total and split
+/// into [forward + loss, backward, optimizer update].
+fn train_seconds(dev: &Cpu, steps: usize, n: usize) -> (f64, [f64; 3]) {
     let mut m = dev.build_module::<MnistCnn, f32>();
     let mut opt = Adam::new(
         &m,
@@ -186,15 +187,22 @@ fn train_seconds(dev: &Cpu, steps: usize, n: usize) -> f64 {
     );
     let mut grads = m.alloc_grads();
     let (x, y) = batch(dev, n);
+    let mut split = [0.0; 3];
     let start = Instant::now();
     for _ in 0..steps {
+        let t = Instant::now();
         let logits = m.logits(x.clone().traced(grads)).expect("forward");
         let loss = cross_entropy_with_logits_loss(logits, y.clone());
+        split[0] += t.elapsed().as_secs_f64();
+        let t = Instant::now();
         grads = loss.backward();
+        split[1] += t.elapsed().as_secs_f64();
+        let t = Instant::now();
         opt.update(&mut m, &grads).expect("update");
         m.zero_grads(&mut grads);
+        split[2] += t.elapsed().as_secs_f64();
     }
-    start.elapsed().as_secs_f64()
+    (start.elapsed().as_secs_f64(), split)
 }
 
 fn infer_seconds(dev: &Cpu, images: usize, n: usize) -> f64 {
@@ -249,16 +257,23 @@ fn main() {
     );
 
     train_seconds(&dev, 3, n); // warm-up
-    let train: Vec<f64> = (0..args.repeats)
+    let runs: Vec<(f64, [f64; 3])> = (0..args.repeats)
         .map(|_| train_seconds(&dev, args.steps, n))
         .collect();
-    let per_step = median(train) / args.steps as f64;
+    let per_step = median(runs.iter().map(|r| r.0).collect()) / args.steps as f64;
+    let part = |i: usize| median(runs.iter().map(|r| r.1[i]).collect()) / args.steps as f64 * 1e3;
     let train_ips = n as f64 / per_step;
     println!(
         "training:  {:>8.0} images/s  ({:.2} ms/step, epoch of {TRAIN_IMAGES} ~ {:.2} s)",
         train_ips,
         per_step * 1e3,
         TRAIN_IMAGES as f64 / train_ips
+    );
+    println!(
+        "  per step: forward + loss {:.2} ms, backward {:.2} ms, Adam update {:.2} ms",
+        part(0),
+        part(1),
+        part(2)
     );
 
     let infer_batch = 1000;
