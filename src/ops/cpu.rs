@@ -162,6 +162,116 @@ fn add_into<E: Element>(dst: &mut [E], src: &[E]) {
     }
 }
 
+/// Up to this many taps per output (`C*K*K`), convolutions use [`small`]'s loops instead of
+/// gemm: for thin products (MNIST's first layer has 9 taps) gemm's packing dominates.
+const SMALL_K: usize = 32;
+
+/// Loops for thin matrix products, compiled twice: for the baseline target and with AVX2
+/// (chosen at run time), so that LLVM vectorises them 8 floats wide where the CPU can.
+mod small {
+    use crate::backend::Element;
+
+    /// `y (m x n) += a (m x k) * b (k x n)`, all row-major; `k` small.
+    pub fn matmul_acc<E: Element>(mnk: (usize, usize, usize), y: &mut [E], a: &[E], b: &[E]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked above).
+            return unsafe { matmul_acc_avx2(mnk, y, a, b) };
+        }
+        matmul_acc_impl(mnk, y, a, b)
+    }
+
+    /// `y (m x k) += a (m x n) * b^T`, with `b` (k x n) row-major: dot products of rows.
+    pub fn matmul_bt_acc<E: Element>(mkn: (usize, usize, usize), y: &mut [E], a: &[E], b: &[E]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked above).
+            return unsafe { matmul_bt_acc_avx2(mkn, y, a, b) };
+        }
+        matmul_bt_acc_impl(mkn, y, a, b)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn matmul_acc_avx2<E: Element>(
+        mnk: (usize, usize, usize),
+        y: &mut [E],
+        a: &[E],
+        b: &[E],
+    ) {
+        matmul_acc_impl(mnk, y, a, b)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn matmul_bt_acc_avx2<E: Element>(
+        mkn: (usize, usize, usize),
+        y: &mut [E],
+        a: &[E],
+        b: &[E],
+    ) {
+        matmul_bt_acc_impl(mkn, y, a, b)
+    }
+
+    #[inline(always)]
+    fn matmul_acc_impl<E: Element>(
+        (m, n, k): (usize, usize, usize),
+        y: &mut [E],
+        a: &[E],
+        b: &[E],
+    ) {
+        for (yr, ar) in y.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+            for (&s, br) in ar.iter().zip(b.chunks_exact(n)) {
+                for (yv, &bv) in yr.iter_mut().zip(br) {
+                    *yv += s * bv;
+                }
+            }
+        }
+    }
+
+    /// The sum of `x`, in independent lanes (vectorisable, unlike one running sum).
+    pub fn sum<E: Element>(x: &[E]) -> E {
+        const LANES: usize = 8;
+        let mut acc = [E::zero(); LANES];
+        let chunks = x.chunks_exact(LANES);
+        let tail = chunks.remainder().iter().fold(E::zero(), |s, &v| s + v);
+        for c in chunks {
+            for l in 0..LANES {
+                acc[l] += c[l];
+            }
+        }
+        acc.iter().fold(tail, |s, &v| s + v)
+    }
+
+    #[inline(always)]
+    fn matmul_bt_acc_impl<E: Element>(
+        (m, k, n): (usize, usize, usize),
+        y: &mut [E],
+        a: &[E],
+        b: &[E],
+    ) {
+        const LANES: usize = 8;
+        for (yr, ar) in y.chunks_exact_mut(k).zip(a.chunks_exact(n)).take(m) {
+            for (yv, br) in yr.iter_mut().zip(b.chunks_exact(n)) {
+                // Independent lanes: a float sum in one accumulator cannot be vectorised.
+                let mut acc = [E::zero(); LANES];
+                let (ac, br_c) = (ar.chunks_exact(LANES), br.chunks_exact(LANES));
+                let (at, bt) = (ac.remainder(), br_c.remainder());
+                for (x, z) in ac.zip(br_c) {
+                    for l in 0..LANES {
+                        acc[l] += x[l] * z[l];
+                    }
+                }
+                let mut sum = acc.iter().fold(E::zero(), |s, &v| s + v);
+                for (&x, &z) in at.iter().zip(bt) {
+                    sum += x * z;
+                }
+                *yv += sum;
+            }
+        }
+    }
+}
+
 /// `dst (m x n) = [dst +] lhs (m x k) * rhs (k x n)`, each given as (pointer, row stride,
 /// column stride). Single-threaded: callers parallelise over images.
 #[allow(clippy::too_many_arguments)]
@@ -327,15 +437,22 @@ fn conv_forward<E: Element>(
                     yo.fill(b[o]);
                 }
             }
-            matmul(
-                (g.c_out, hw_out, ckk),
-                y,
-                bias.is_some(),
-                w,
-                (ckk, 1),
-                cols,
-                (hw_out, 1),
-            );
+            if ckk <= SMALL_K {
+                if bias.is_none() {
+                    y.fill(E::zero());
+                }
+                small::matmul_acc((g.c_out, hw_out, ckk), y, w, cols);
+            } else {
+                matmul(
+                    (g.c_out, hw_out, ckk),
+                    y,
+                    bias.is_some(),
+                    w,
+                    (ckk, 1),
+                    cols,
+                    (hw_out, 1),
+                );
+            }
             match (pool, pooled) {
                 (Some(pg), Some(out_b)) => {
                     let plane_out = pg.h_out * pg.w_out;
@@ -431,19 +548,23 @@ fn conv_backward<E: Element>(
                 };
                 let (gw, gb) = &mut acc;
                 for (o, row) in gyc_b.chunks(hw_out).enumerate() {
-                    gb[o] += row.iter().fold(E::zero(), |a, &v| a + v);
+                    gb[o] += small::sum(row);
                 }
                 im2col(g, xb, &mut cols);
                 // gw (O, CKK) += gy (O, HoWo) * cols^T (HoWo, CKK)
-                matmul(
-                    (g.c_out, ckk, hw_out),
-                    gw,
-                    true,
-                    gyc_b,
-                    (hw_out, 1),
-                    &cols,
-                    (1, hw_out),
-                );
+                if ckk <= SMALL_K {
+                    small::matmul_bt_acc((g.c_out, ckk, hw_out), gw, gyc_b, &cols);
+                } else {
+                    matmul(
+                        (g.c_out, ckk, hw_out),
+                        gw,
+                        true,
+                        gyc_b,
+                        (hw_out, 1),
+                        &cols,
+                        (1, hw_out),
+                    );
+                }
                 if let Some(gxb) = gxb {
                     // gcols (CKK, HoWo) = w^T (CKK, O) * gy (O, HoWo)
                     matmul(
