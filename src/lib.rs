@@ -5,6 +5,7 @@ pub mod layers;
 pub mod network;
 pub mod ops;
 pub mod summary;
+pub mod weights;
 
 pub use backend::{Backend, Element};
 pub use network::{Batch, Network, NetworkSpec, SampleShape};
@@ -17,6 +18,7 @@ pub mod prelude {
     pub use crate::backend::{Backend, Element};
     pub use crate::network::{Network, NetworkSpec, SampleShape};
     pub use crate::summary::Summary;
+    pub use crate::weights::{load_weights, save_weights, WeightsError};
     pub use typenet_macros::network;
 }
 

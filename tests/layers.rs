@@ -12,7 +12,10 @@ type ConvNoBias = Conv2D<2, 4, 3, 2, 0, 1, false, f64, Cpu>;
 fn assert_close(a: &[f64], b: &[f64]) {
     assert_eq!(a.len(), b.len());
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= 1e-12 * (1.0 + y.abs()), "[{i}]: {x} vs {y}");
+        assert!(
+            (x - y).abs() <= 1e-12 * (1.0 + y.abs()),
+            "[{i}]: {x} vs {y}"
+        );
     }
 }
 
