@@ -4,6 +4,7 @@ pub mod backend;
 pub mod layers;
 pub mod network;
 pub mod ops;
+pub mod optim;
 pub mod summary;
 pub mod weights;
 
@@ -17,6 +18,7 @@ pub use typenet_macros::network;
 pub mod prelude {
     pub use crate::backend::{Backend, Element};
     pub use crate::network::{Network, NetworkSpec, SampleShape};
+    pub use crate::optim::{AnyOptimizer, OptimizerConfig, OptimizerKind};
     pub use crate::summary::Summary;
     pub use crate::weights::{load_weights, save_weights, WeightsError};
     pub use typenet_macros::network;
