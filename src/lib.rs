@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
 pub mod backend;
+pub mod data;
 pub mod layers;
 pub mod network;
 pub mod ops;
 pub mod summary;
+pub mod train;
 
 pub use backend::{Backend, Element};
 pub use network::{Batch, Network, NetworkSpec, SampleShape};
@@ -15,8 +17,10 @@ pub use typenet_macros::network;
 /// (no name is exported by both).
 pub mod prelude {
     pub use crate::backend::{Backend, Element};
+    pub use crate::data::{load_mnist, DataError, Dataset, Mnist, MnistShape};
     pub use crate::network::{Network, NetworkSpec, SampleShape};
     pub use crate::summary::Summary;
+    pub use crate::train::{evaluate, fit, EpochMetrics, Evaluation, FitConfig, History, TrainError};
     pub use typenet_macros::network;
 }
 
