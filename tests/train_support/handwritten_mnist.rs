@@ -122,3 +122,38 @@ impl<E: Element, D: Backend<E>> Network<E, D> for MnistCnnModule<E, D> {
         self.logits(x)
     }
 }
+
+impl typenet::NetworkSpec for MnistCnn {
+    const NAME: &'static str = "MnistCnn";
+    const INPUT_SHAPE: &'static [usize] = &[1, 28, 28];
+    const OUTPUT_SHAPE: &'static [usize] = &[10];
+    const PARAMS: usize = 693_962;
+    const TRAINABLE_PARAMS: usize = 693_962;
+    type Input = (Const<1>, Const<28>, Const<28>);
+    type Output = (Const<10>,);
+    type Module<E: Element, D: Backend<E>> = MnistCnnModule<E, D>;
+
+    fn summary() -> typenet::Summary {
+        let row = |layer: &str, kind: &str, output_shape: &[usize], params: usize| typenet::SummaryRow {
+            layer: layer.to_string(),
+            kind: kind.to_string(),
+            output_shape: output_shape.to_vec(),
+            params,
+            trainable: params,
+        };
+        typenet::Summary {
+            name: Self::NAME.to_string(),
+            input_shape: Self::INPUT_SHAPE.to_vec(),
+            rows: vec![
+                row("conv2d_0 (Conv2D)", "Conv2D", &[32, 26, 26], 320),
+                row("relu_1 (ReLU)", "ReLU", &[32, 26, 26], 0),
+                row("max_pool2d_2 (MaxPool2D)", "MaxPool2D", &[32, 13, 13], 0),
+                row("flatten_3 (Flatten)", "Flatten", &[5408], 0),
+                row("dense_4 (Dense)", "Dense", &[128], 692_352),
+                row("relu_5 (ReLU)", "ReLU", &[128], 0),
+                row("dense_6 (Dense)", "Dense", &[10], 1_290),
+                row("softmax_7 (Softmax)", "Softmax", &[10], 0),
+            ],
+        }
+    }
+}
