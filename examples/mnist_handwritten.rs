@@ -39,19 +39,18 @@ network! {
 
 /// Train the Keras MNIST convnet with typenet and dfdx.
 #[derive(Debug, Parser)]
-#[command(about)]
 struct Args {
     /// Passes over the 60,000 training images.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = positive)]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = positive, allow_negative_numbers = true)]
     epochs: usize,
     /// Images per optimizer step.
-    #[arg(long, value_name = "N", default_value_t = 128, value_parser = positive)]
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = positive, allow_negative_numbers = true)]
     batch_size: usize,
     /// Adam's learning rate.
-    #[arg(long, value_name = "X", default_value_t = 0.001, value_parser = learning_rate)]
+    #[arg(long, value_name = "X", default_value_t = 0.001, value_parser = learning_rate, allow_negative_numbers = true)]
     lr: f64,
     /// Seeds the initial weights and the shuffling.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = seed, allow_negative_numbers = true)]
     seed: u64,
     /// The directory holding the four MNIST files (gzipped or not).
     #[arg(long, value_name = "PATH", default_value = "data/mnist")]
@@ -63,6 +62,11 @@ fn positive(s: &str) -> Result<usize, String> {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("expected a whole number of at least 1".to_string()),
     }
+}
+
+fn seed(s: &str) -> Result<u64, String> {
+    s.parse::<u64>()
+        .map_err(|_| format!("expected a whole number from 0 to {}", u64::MAX))
 }
 
 fn learning_rate(s: &str) -> Result<f64, String> {
@@ -104,7 +108,13 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         seed: args.seed,
         verbose: true,
     };
-    fit(&mut model, &mut opt, &mnist.train, Some(&mnist.test), &config)?;
+    fit(
+        &mut model,
+        &mut opt,
+        &mnist.train,
+        Some(&mnist.test),
+        &config,
+    )?;
     let test = evaluate(&model, &mnist.test, args.batch_size)?;
     println!("Test loss: {:.4}", test.loss);
     println!("Test accuracy: {:.4}", test.accuracy);
@@ -122,7 +132,10 @@ fn main() -> ExitCode {
         Err(e) => {
             // clap's first line, `error: invalid value '0' for '--epochs <N>': ...`.
             let rendered = e.render().to_string();
-            let line = rendered.lines().next().unwrap_or("error: invalid arguments");
+            let line = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
             eprintln!("{line} (see --help)");
             return ExitCode::from(1);
         }

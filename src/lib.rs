@@ -20,7 +20,9 @@ pub mod prelude {
     pub use crate::data::{load_mnist, DataError, Dataset, Mnist, MnistShape};
     pub use crate::network::{Network, NetworkSpec, SampleShape};
     pub use crate::summary::Summary;
-    pub use crate::train::{evaluate, fit, EpochMetrics, Evaluation, FitConfig, History, TrainError};
+    pub use crate::train::{
+        evaluate, fit, EpochMetrics, Evaluation, FitConfig, History, TrainError,
+    };
     pub use typenet_macros::network;
 }
 

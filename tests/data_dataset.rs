@@ -12,8 +12,19 @@ fn ramp(n: usize) -> Dataset<(Const<2>, Const<1>, Const<2>)> {
 #[test]
 fn new_checks_sizes() {
     let err = Dataset::<(Const<4>,)>::new(vec![0.0; 7], vec![0, 1]).unwrap_err();
-    assert!(matches!(err, DataError::SampleSizeMismatch { features: 7, labels: 2, per_sample: 4 }));
-    assert!(err.to_string().contains("7 feature values do not make 2 samples of 4 values each (expected 8)"), "{err}");
+    assert!(matches!(
+        err,
+        DataError::SampleSizeMismatch {
+            features: 7,
+            labels: 2,
+            per_sample: 4
+        }
+    ));
+    assert!(
+        err.to_string()
+            .contains("7 feature values do not make 2 samples of 4 values each (expected 8)"),
+        "{err}"
+    );
     assert_eq!(Dataset::<MnistShape>::SAMPLE_LEN, 784);
     let empty = Dataset::<(Const<4>,)>::new(vec![], vec![]).expect("empty is fine");
     assert!(empty.is_empty());
@@ -36,7 +47,10 @@ fn take_and_slice() {
     assert!(s.get(2).is_none());
 
     let err = d.slice(3..6).unwrap_err();
-    assert_eq!(err.to_string(), "samples 3..6 are out of range for a dataset of 5 samples");
+    assert_eq!(
+        err.to_string(),
+        "samples 3..6 are out of range for a dataset of 5 samples"
+    );
     #[allow(clippy::reversed_empty_ranges)]
     let backwards = d.slice(4..2);
     assert!(backwards.is_err());
@@ -50,17 +64,22 @@ fn take_and_slice() {
 fn batch_builds_one_tensor_in_index_order() {
     let dev = Cpu::default();
     let d = ramp(4);
-    let x: Tensor<(usize, Const<2>, Const<1>, Const<2>), f32, Cpu> = d.batch(&dev, &[2, 0]).expect("batch");
+    let x: Tensor<(usize, Const<2>, Const<1>, Const<2>), f32, Cpu> =
+        d.batch(&dev, &[2, 0]).expect("batch");
     assert_eq!(x.shape().0, 2);
     assert_eq!(x.as_vec(), vec![8.0, 9.0, 10.0, 11.0, 0.0, 1.0, 2.0, 3.0]);
     assert_eq!(d.batch_labels(&[2, 0]).expect("labels"), vec![2, 0]);
 
     // f64 models get f64 batches.
-    let x64: Tensor<(usize, Const<2>, Const<1>, Const<2>), f64, Cpu> = d.batch(&dev, &[3]).expect("batch");
+    let x64: Tensor<(usize, Const<2>, Const<1>, Const<2>), f64, Cpu> =
+        d.batch(&dev, &[3]).expect("batch");
     assert_eq!(x64.as_vec(), vec![12.0, 13.0, 14.0, 15.0]);
 
     let err = d.batch::<f32, Cpu>(&dev, &[1, 4]).unwrap_err();
-    assert_eq!(err.to_string(), "samples 4..5 are out of range for a dataset of 4 samples");
+    assert_eq!(
+        err.to_string(),
+        "samples 4..5 are out of range for a dataset of 4 samples"
+    );
     assert!(d.batch_labels(&[9]).is_err());
 }
 

@@ -161,11 +161,17 @@ fn truncated_header_is_reported() {
     write_valid(dir.path(), false);
     fs::write(dir.path().join(MNIST_FILES[0]), &images(3)[..10]).expect("write");
     let msg = err_msg(dir.path());
-    assert_contains(&msg, &["train-images-idx3-ubyte", "is truncated", "16-byte header"]);
+    assert_contains(
+        &msg,
+        &["train-images-idx3-ubyte", "is truncated", "16-byte header"],
+    );
 
     fs::write(dir.path().join(MNIST_FILES[0]), [0u8, 0]).expect("write");
     let msg = err_msg(dir.path());
-    assert_contains(&msg, &["train-images-idx3-ubyte", "is truncated", "magic number"]);
+    assert_contains(
+        &msg,
+        &["train-images-idx3-ubyte", "is truncated", "magic number"],
+    );
 }
 
 #[test]
@@ -176,7 +182,10 @@ fn trailing_bytes_are_reported() {
     bytes.extend_from_slice(&[1, 2]);
     fs::write(dir.path().join(MNIST_FILES[1]), bytes).expect("write");
     let msg = err_msg(dir.path());
-    assert_contains(&msg, &["train-labels-idx1-ubyte", "2 bytes of trailing garbage"]);
+    assert_contains(
+        &msg,
+        &["train-labels-idx1-ubyte", "2 bytes of trailing garbage"],
+    );
 }
 
 #[test]
@@ -184,30 +193,79 @@ fn wrong_magic_number_is_reported() {
     let dir = TempDir::new("magic");
     write_valid(dir.path(), true);
     // A labels file where the images should be.
-    fs::write(dir.path().join("train-images-idx3-ubyte.gz"), gzip(&labels(&[1, 2, 3]))).expect("write");
+    fs::write(
+        dir.path().join("train-images-idx3-ubyte.gz"),
+        gzip(&labels(&[1, 2, 3])),
+    )
+    .expect("write");
     let err = load_mnist(dir.path()).unwrap_err();
-    assert!(matches!(err, DataError::BadMagic { found: 0x801, expected: 0x803, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DataError::BadMagic {
+                found: 0x801,
+                expected: 0x803,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_contains(
         &err.to_string(),
-        &["train-images-idx3-ubyte.gz", "0x00000801", "0x00000803", "swapped"],
+        &[
+            "train-images-idx3-ubyte.gz",
+            "0x00000801",
+            "0x00000803",
+            "swapped",
+        ],
     );
 
     // Something else entirely.
-    fs::write(dir.path().join("train-images-idx3-ubyte.gz"), gzip(b"<html>not found</html>")).expect("write");
+    fs::write(
+        dir.path().join("train-images-idx3-ubyte.gz"),
+        gzip(b"<html>not found</html>"),
+    )
+    .expect("write");
     let msg = err_msg(dir.path());
-    assert_contains(&msg, &["train-images-idx3-ubyte.gz", "magic number", "not an MNIST IDX file"]);
+    assert_contains(
+        &msg,
+        &[
+            "train-images-idx3-ubyte.gz",
+            "magic number",
+            "not an MNIST IDX file",
+        ],
+    );
 }
 
 #[test]
 fn count_mismatch_is_reported() {
     let dir = TempDir::new("count");
     write_valid(dir.path(), true);
-    fs::write(dir.path().join("train-labels-idx1-ubyte.gz"), gzip(&labels(&[1, 2]))).expect("write");
+    fs::write(
+        dir.path().join("train-labels-idx1-ubyte.gz"),
+        gzip(&labels(&[1, 2])),
+    )
+    .expect("write");
     let err = load_mnist(dir.path()).unwrap_err();
-    assert!(matches!(err, DataError::CountMismatch { images: 3, labels: 2, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DataError::CountMismatch {
+                images: 3,
+                labels: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_contains(
         &err.to_string(),
-        &["train-images-idx3-ubyte.gz", "3 images", "train-labels-idx1-ubyte.gz", "2 labels"],
+        &[
+            "train-images-idx3-ubyte.gz",
+            "3 images",
+            "train-labels-idx1-ubyte.gz",
+            "2 labels",
+        ],
     );
 }
 
@@ -217,10 +275,24 @@ fn label_out_of_range_is_reported() {
     write_valid(dir.path(), false);
     fs::write(dir.path().join(MNIST_FILES[3]), labels(&[7, 10])).expect("write");
     let err = load_mnist(dir.path()).unwrap_err();
-    assert!(matches!(err, DataError::LabelOutOfRange { index: 1, label: 10, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DataError::LabelOutOfRange {
+                index: 1,
+                label: 10,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_contains(
         &err.to_string(),
-        &["t10k-labels-idx1-ubyte", "label 10 at index 1", "out of range 0-9"],
+        &[
+            "t10k-labels-idx1-ubyte",
+            "label 10 at index 1",
+            "out of range 0-9",
+        ],
     );
 }
 
@@ -228,7 +300,11 @@ fn label_out_of_range_is_reported() {
 fn wrong_image_size_is_reported() {
     let dir = TempDir::new("size");
     write_valid(dir.path(), false);
-    fs::write(dir.path().join(MNIST_FILES[2]), encode_idx(&[2, 32, 32], &[0; 2 * 32 * 32])).expect("write");
+    fs::write(
+        dir.path().join(MNIST_FILES[2]),
+        encode_idx(&[2, 32, 32], &[0; 2 * 32 * 32]),
+    )
+    .expect("write");
     let msg = err_msg(dir.path());
     assert_contains(&msg, &["t10k-images-idx3-ubyte", "32 x 32", "28 x 28"]);
 }
@@ -243,7 +319,14 @@ fn corrupt_gzip_is_reported() {
     fs::write(&path, [0x1f, 0x8b, 0x08, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).expect("write");
     let err = load_mnist(dir.path()).unwrap_err();
     assert!(matches!(err, DataError::Gzip { .. }), "{err:?}");
-    assert_contains(&err.to_string(), &["train-labels-idx1-ubyte.gz", "corrupt or truncated gzip", "download it again"]);
+    assert_contains(
+        &err.to_string(),
+        &[
+            "train-labels-idx1-ubyte.gz",
+            "corrupt or truncated gzip",
+            "download it again",
+        ],
+    );
 
     // A gzip stream cut in half.
     let full = gzip(&images(3));
@@ -266,7 +349,11 @@ fn real_mnist_loads() {
     assert_eq!(mnist.train.labels()[0], 5);
     assert_eq!(mnist.test.labels()[0], 7);
     assert_eq!(mnist.train.num_classes(), 10);
-    assert!(mnist.train.features().iter().all(|&p| (0.0..=1.0).contains(&p)));
+    assert!(mnist
+        .train
+        .features()
+        .iter()
+        .all(|&p| (0.0..=1.0).contains(&p)));
     assert_eq!(mnist.train.features().len(), 60_000 * 784);
     let ones = mnist.train.features().iter().filter(|&&p| p == 1.0).count();
     assert!(ones > 0, "pixels are scaled by 1/255, so 255 becomes 1.0");

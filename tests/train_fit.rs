@@ -41,17 +41,29 @@ fn training_reduces_the_loss() {
     let mut m = model(1);
     let mut opt = adam(&m, 1e-2);
     let before = typenet::train::evaluate(&m, &val, 16).expect("evaluate");
-    let history = typenet::train::fit(&mut m, &mut opt, &train, Some(&val), &quiet(8, 8, 0)).expect("fit");
+    let history =
+        typenet::train::fit(&mut m, &mut opt, &train, Some(&val), &quiet(8, 8, 0)).expect("fit");
     let after = typenet::train::evaluate(&m, &val, 7).expect("evaluate");
 
     assert_eq!(history.len(), 8);
     let loss = history.loss();
-    assert!(loss[7] < loss[0] * 0.5, "training loss should fall: {loss:?}");
-    assert!(after.loss < before.loss * 0.5, "val loss {} -> {}", before.loss, after.loss);
+    assert!(
+        loss[7] < loss[0] * 0.5,
+        "training loss should fall: {loss:?}"
+    );
+    assert!(
+        after.loss < before.loss * 0.5,
+        "val loss {} -> {}",
+        before.loss,
+        after.loss
+    );
     assert!(after.accuracy >= 0.95, "val accuracy {}", after.accuracy);
     let last = history.last().expect("8 epochs");
     let v = last.validation.expect("a validation set was given");
-    assert!((v.loss - after.loss).abs() < 1e-5, "the last epoch's validation is the final model's");
+    assert!(
+        (v.loss - after.loss).abs() < 1e-5,
+        "the last epoch's validation is the final model's"
+    );
     assert_eq!(history.val_accuracy().len(), 8);
     assert!(history.seconds().iter().all(|&s| s >= 0.0));
     assert!(history.accuracy().iter().all(|&a| (0.0..=1.0).contains(&a)));
@@ -65,7 +77,11 @@ fn cross_entropy_matches_hand_computed_value() {
     // -log softmax: row 0, class 2: log(e^1 + e^2 + e^3) - 3; row 1: log 3.
     let lse = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln();
     let expected = ((lse - 3.0) + 3f64.ln()) / 2.0;
-    assert!((loss.as_vec()[0] - expected).abs() < 1e-12, "{} vs {expected}", loss.as_vec()[0]);
+    assert!(
+        (loss.as_vec()[0] - expected).abs() < 1e-12,
+        "{} vs {expected}",
+        loss.as_vec()[0]
+    );
     assert!((expected - 0.753_109_13).abs() < 1e-7);
 
     // Same as dfdx's own loss on one-hot targets.
@@ -106,9 +122,11 @@ fn loss_uses_logits_of_a_network_ending_in_softmax() {
     // (not log_softmax applied to probabilities).
     let dev = Cpu::default();
     let m = model(3);
-    assert!(<TinyModule<f32, Cpu> as Network<f32, Cpu>>::ENDS_IN_SOFTMAX);
+    const _: () = assert!(<TinyModule<f32, Cpu> as Network<f32, Cpu>>::ENDS_IN_SOFTMAX);
     let data = blobs(9);
-    let x: Batch<(Const<4>,), usize, f32, Cpu> = data.batch(&dev, &(0..9).collect::<Vec<_>>()).expect("batch");
+    let x: Batch<(Const<4>,), usize, f32, Cpu> = data
+        .batch(&dev, &(0..9).collect::<Vec<_>>())
+        .expect("batch");
     let probs = m.forward(x).as_vec();
     let expected: f64 = probs
         .chunks(3)
@@ -117,7 +135,11 @@ fn loss_uses_logits_of_a_network_ending_in_softmax() {
         .sum::<f64>()
         / 9.0;
     let eval = typenet::train::evaluate(&m, &data, 4).expect("evaluate");
-    assert!((eval.loss - expected).abs() < 1e-5, "{} vs {expected}", eval.loss);
+    assert!(
+        (eval.loss - expected).abs() < 1e-5,
+        "{} vs {expected}",
+        eval.loss
+    );
     let correct = probs
         .chunks(3)
         .zip(data.labels())
@@ -131,7 +153,15 @@ fn one_hot_and_count_correct() {
     let v: Vec<f32> = typenet::train::one_hot(&[1, 0], 3).expect("in range");
     assert_eq!(v, vec![0.0, 1.0, 0.0, 1.0, 0.0, 0.0]);
     let err = typenet::train::one_hot::<f32>(&[1, 3], 3).unwrap_err();
-    assert!(matches!(err, TrainError::LabelOutOfRange { index: 1, label: 3, classes: 3, .. }));
+    assert!(matches!(
+        err,
+        TrainError::LabelOutOfRange {
+            index: 1,
+            label: 3,
+            classes: 3,
+            ..
+        }
+    ));
     assert!(typenet::train::one_hot::<f32>(&[0], 0).is_err());
 
     let logits = [0.1f32, 0.7, 0.2, 5.0, f32::NAN, 1.0, 1.0, 1.0, 0.0];
@@ -139,8 +169,13 @@ fn one_hot_and_count_correct() {
     assert_eq!(typenet::train::count_correct(&logits, &[2, 1, 1], 3), 0);
 
     let dev = Cpu::default();
-    let err = typenet::train::softmax_cross_entropy(dev.tensor([[0.0f32, 1.0]]), &[0, 1]).unwrap_err();
-    assert!(err.to_string().contains("2 labels were given for a batch of 1"), "{err}");
+    let err =
+        typenet::train::softmax_cross_entropy(dev.tensor([[0.0f32, 1.0]]), &[0, 1]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("2 labels were given for a batch of 1"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -158,7 +193,11 @@ fn shuffling_is_deterministic_for_a_seed() {
     for epoch in &a {
         let mut sorted = epoch.clone();
         sorted.sort_unstable();
-        assert_eq!(sorted, (0..50).collect::<Vec<_>>(), "every sample once per epoch");
+        assert_eq!(
+            sorted,
+            (0..50).collect::<Vec<_>>(),
+            "every sample once per epoch"
+        );
     }
     assert_ne!(a[0], (0..50).collect::<Vec<_>>(), "shuffled, not in order");
 
@@ -183,7 +222,8 @@ fn last_smaller_batch_is_used() {
 
     let mut m = model(2);
     let mut opt = adam(&m, 1e-2);
-    let history = typenet::train::fit(&mut m, &mut opt, &blobs(10), None, &quiet(2, 4, 0)).expect("fit");
+    let history =
+        typenet::train::fit(&mut m, &mut opt, &blobs(10), None, &quiet(2, 4, 0)).expect("fit");
     for e in &history.epochs {
         assert_eq!(e.steps, 3);
         assert_eq!(e.samples, 10, "the last batch of 2 is trained on too");
@@ -191,8 +231,12 @@ fn last_smaller_batch_is_used() {
     }
 
     // A batch larger than the data set is one smaller batch.
-    let history = typenet::train::fit(&mut m, &mut opt, &blobs(10), None, &quiet(1, 128, 0)).expect("fit");
-    assert_eq!((history.epochs[0].steps, history.epochs[0].samples), (1, 10));
+    let history =
+        typenet::train::fit(&mut m, &mut opt, &blobs(10), None, &quiet(1, 128, 0)).expect("fit");
+    assert_eq!(
+        (history.epochs[0].steps, history.epochs[0].samples),
+        (1, 10)
+    );
 }
 
 #[test]
@@ -202,20 +246,46 @@ fn invalid_configuration_is_an_error() {
     let data = blobs(6);
 
     let err = typenet::train::fit(&mut m, &mut opt, &data, None, &quiet(0, 4, 0)).unwrap_err();
-    assert!(matches!(err, TrainError::InvalidConfig { field: "epochs", .. }));
-    assert_eq!(err.to_string(), "invalid training configuration: `epochs` is 0: train for at least 1 epoch");
+    assert!(matches!(
+        err,
+        TrainError::InvalidConfig {
+            field: "epochs",
+            ..
+        }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "invalid training configuration: `epochs` is 0: train for at least 1 epoch"
+    );
 
     let err = typenet::train::fit(&mut m, &mut opt, &data, None, &quiet(1, 0, 0)).unwrap_err();
-    assert!(matches!(err, TrainError::InvalidConfig { field: "batch_size", .. }));
-    assert!(err.to_string().contains("`batch_size` is 0: use at least 1 sample per batch"), "{err}");
+    assert!(matches!(
+        err,
+        TrainError::InvalidConfig {
+            field: "batch_size",
+            ..
+        }
+    ));
+    assert!(
+        err.to_string()
+            .contains("`batch_size` is 0: use at least 1 sample per batch"),
+        "{err}"
+    );
     assert!(typenet::train::evaluate(&m, &data, 0).is_err());
     assert!(BatchOrder::new(5, 0, 0).is_err());
 
     let empty = Dataset::<(Const<4>,)>::new(vec![], vec![]).expect("empty");
     let err = typenet::train::fit(&mut m, &mut opt, &empty, None, &quiet(1, 4, 0)).unwrap_err();
-    assert_eq!(err.to_string(), "the training set is empty: it needs at least one sample");
-    let err = typenet::train::fit(&mut m, &mut opt, &data, Some(&empty), &quiet(1, 4, 0)).unwrap_err();
-    assert!(matches!(err, TrainError::EmptyDataset { set: "validation" }));
+    assert_eq!(
+        err.to_string(),
+        "the training set is empty: it needs at least one sample"
+    );
+    let err =
+        typenet::train::fit(&mut m, &mut opt, &data, Some(&empty), &quiet(1, 4, 0)).unwrap_err();
+    assert!(matches!(
+        err,
+        TrainError::EmptyDataset { set: "validation" }
+    ));
 
     let bad = Dataset::<(Const<4>,)>::new(vec![0.0; 8], vec![0, 3]).expect("sizes");
     let err = typenet::train::fit(&mut m, &mut opt, &bad, None, &quiet(1, 4, 0)).unwrap_err();
@@ -225,7 +295,14 @@ fn invalid_configuration_is_an_error() {
         "{err}"
     );
     let err = typenet::train::evaluate(&m, &bad, 4).unwrap_err();
-    assert!(matches!(err, TrainError::LabelOutOfRange { set: "evaluation", index: 1, .. }));
+    assert!(matches!(
+        err,
+        TrainError::LabelOutOfRange {
+            set: "evaluation",
+            index: 1,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -237,9 +314,22 @@ fn nan_loss_stops_training_naming_epoch_and_step() {
     features[0] = f32::INFINITY;
     let data = Dataset::<(Const<4>,)>::new(features, vec![0, 1, 2, 0, 1, 2, 0, 1]).expect("sizes");
     let err = typenet::train::fit(&mut m, &mut opt, &data, None, &quiet(3, 8, 0)).unwrap_err();
-    assert!(matches!(err, TrainError::NonFiniteLoss { epoch: 1, step: 1, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            TrainError::NonFiniteLoss {
+                epoch: 1,
+                step: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(msg.starts_with("the loss became NaN at epoch 1, step 1: training diverged"), "{msg}");
+    assert!(
+        msg.starts_with("the loss became NaN at epoch 1, step 1: training diverged"),
+        "{msg}"
+    );
     assert!(msg.contains("lower the learning rate"), "{msg}");
 
     // A learning rate so large that training blows up part-way.
@@ -256,7 +346,10 @@ fn nan_loss_stops_training_naming_epoch_and_step() {
     match err {
         TrainError::NonFiniteLoss { epoch, step, loss } => {
             assert!(!loss.is_finite());
-            assert!(epoch >= 1 && (1..=10).contains(&step), "epoch {epoch} step {step}");
+            assert!(
+                epoch >= 1 && (1..=10).contains(&step),
+                "epoch {epoch} step {step}"
+            );
         }
         other => panic!("expected a non-finite loss, got {other:?}"),
     }
@@ -281,15 +374,27 @@ fn epoch_line_is_keras_style() {
         m.to_string(),
         "Epoch 1/10 - 8.31s - loss: 0.2211 - accuracy: 0.9381 - val_loss: 0.0942 - val_accuracy: 0.9706"
     );
-    let no_val = typenet::train::EpochMetrics { validation: None, ..m };
-    assert_eq!(no_val.to_string(), "Epoch 1/10 - 8.31s - loss: 0.2211 - accuracy: 0.9381");
+    let no_val = typenet::train::EpochMetrics {
+        validation: None,
+        ..m
+    };
+    assert_eq!(
+        no_val.to_string(),
+        "Epoch 1/10 - 8.31s - loss: 0.2211 - accuracy: 0.9381"
+    );
 }
 
 #[test]
 fn trains_in_f64_too() {
     let dev = Cpu::seed_from_u64(0);
     let mut m = dev.build_module::<Tiny, f64>();
-    let mut opt = Adam::new(&m, AdamConfig { lr: 1e-2, ..Default::default() });
+    let mut opt = Adam::new(
+        &m,
+        AdamConfig {
+            lr: 1e-2,
+            ..Default::default()
+        },
+    );
     let h = typenet::train::fit(&mut m, &mut opt, &blobs(30), None, &quiet(5, 8, 0)).expect("fit");
     assert!(h.loss()[4] < h.loss()[0]);
 }

@@ -34,7 +34,9 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let named_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let named_gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     if !named_gz && !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);
     }

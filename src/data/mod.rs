@@ -233,7 +233,9 @@ fn magic_hint(found: u32, expected: u32) -> &'static str {
     let gzip = found >> 16 == 0x1f8b;
     if gzip {
         "the file is still gzipped; name it with a `.gz` suffix or decompress it"
-    } else if (found == idx::IDX_IMAGES_MAGIC || found == idx::IDX_LABELS_MAGIC) && found != expected {
+    } else if (found == idx::IDX_IMAGES_MAGIC || found == idx::IDX_LABELS_MAGIC)
+        && found != expected
+    {
         "the images and labels files look swapped; check the file names"
     } else {
         "it is not an MNIST IDX file; download it again"

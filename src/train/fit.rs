@@ -2,7 +2,9 @@
 
 use std::time::Instant;
 
-use dfdx::nn::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorRef, ZeroGrads};
+use dfdx::nn::{
+    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorRef, ZeroGrads,
+};
 use dfdx::optim::Optimizer;
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
@@ -120,7 +122,9 @@ impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for FindDevice<D> {
 }
 
 /// The device `model`'s tensors live on (a default device for a model without tensors).
-pub fn model_device<E: Dtype, D: Device<E>, M: TensorCollection<E, D>>(model: &M) -> Result<D, TrainError> {
+pub fn model_device<E: Dtype, D: Device<E>, M: TensorCollection<E, D>>(
+    model: &M,
+) -> Result<D, TrainError> {
     let mut finder = FindDevice(None);
     M::iter_tensors(&mut RecursiveWalker {
         m: model,
@@ -130,11 +134,20 @@ pub fn model_device<E: Dtype, D: Device<E>, M: TensorCollection<E, D>>(model: &M
     Ok(finder.0.unwrap_or_default())
 }
 
-fn check_labels<S: SampleShape>(data: &Dataset<S>, classes: usize, set: &'static str) -> Result<(), TrainError> {
+fn check_labels<S: SampleShape>(
+    data: &Dataset<S>,
+    classes: usize,
+    set: &'static str,
+) -> Result<(), TrainError> {
     if data.is_empty() {
         return Err(TrainError::EmptyDataset { set });
     }
-    match data.labels().iter().enumerate().find(|&(_, &l)| l >= classes) {
+    match data
+        .labels()
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| l >= classes)
+    {
         Some((index, &label)) => Err(TrainError::LabelOutOfRange {
             set,
             index,

@@ -43,7 +43,11 @@ impl fmt::Display for EpochMetrics {
             self.epoch, self.epochs, self.seconds, self.loss, self.accuracy
         )?;
         if let Some(v) = &self.validation {
-            write!(f, " - val_loss: {:.4} - val_accuracy: {:.4}", v.loss, v.accuracy)?;
+            write!(
+                f,
+                " - val_loss: {:.4} - val_accuracy: {:.4}",
+                v.loss, v.accuracy
+            )?;
         }
         Ok(())
     }
@@ -84,7 +88,10 @@ impl History {
 
     /// Validation loss per epoch (empty without a validation set).
     pub fn val_loss(&self) -> Vec<f64> {
-        self.epochs.iter().filter_map(|e| e.validation.map(|v| v.loss)).collect()
+        self.epochs
+            .iter()
+            .filter_map(|e| e.validation.map(|v| v.loss))
+            .collect()
     }
 
     /// Validation accuracy per epoch (empty without a validation set).

@@ -17,7 +17,11 @@ pub fn one_hot<E: Element>(labels: &[usize], classes: usize) -> Result<Vec<E>, T
         });
     }
     let mut out = vec![E::zero(); labels.len().saturating_mul(classes)];
-    for (i, (&label, row)) in labels.iter().zip(out.chunks_mut(classes.max(1))).enumerate() {
+    for (i, (&label, row)) in labels
+        .iter()
+        .zip(out.chunks_mut(classes.max(1)))
+        .enumerate()
+    {
         let slot = row.get_mut(label).filter(|_| label < classes);
         match slot {
             Some(v) => *v = E::one(),

@@ -102,7 +102,9 @@ pub enum TrainError {
 }
 
 /// Maps a device error to [`TrainError::Device`] with `context`.
-pub(crate) fn device_err<Err: std::fmt::Display>(context: &'static str) -> impl FnOnce(Err) -> TrainError {
+pub(crate) fn device_err<Err: std::fmt::Display>(
+    context: &'static str,
+) -> impl FnOnce(Err) -> TrainError {
     move |e| TrainError::Device {
         context,
         message: e.to_string(),

@@ -10,7 +10,9 @@ pub(crate) struct EpochBar {
     bar: ProgressBar,
 }
 
-const TEMPLATE: &str = "{prefix} {pos:>5}/{len} [{bar:30}] - {elapsed} (ETA {eta}) - {msg}";
+/// `Epoch 1/10 234/469 [=======>       ] 4s<4s loss: 0.3748 - accuracy: 0.8966`; the bar
+/// takes the width that is left, so the line never wraps on a terminal of 80 columns.
+const TEMPLATE: &str = "{prefix} {pos}/{len} [{wide_bar}] {elapsed}<{eta} {msg}";
 
 impl EpochBar {
     pub(crate) fn new(epoch: usize, epochs: usize, steps: usize, verbose: bool) -> Self {

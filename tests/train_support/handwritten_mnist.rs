@@ -2,7 +2,7 @@
 //! `tests/handwritten_expansion.rs` plus the `Network` impl), for the training tests until
 //! the macro lands. `mnist_network.rs` beside it is the `network!` version: switching the
 //! `#[path]` line that includes this file is the only change needed after the merge.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::type_complexity)]
 
 use dfdx::nn::modules::{Module, ModuleMut};
 use dfdx::nn::{ModuleVisitor, TensorCollection};
@@ -134,13 +134,14 @@ impl typenet::NetworkSpec for MnistCnn {
     type Module<E: Element, D: Backend<E>> = MnistCnnModule<E, D>;
 
     fn summary() -> typenet::Summary {
-        let row = |layer: &str, kind: &str, output_shape: &[usize], params: usize| typenet::SummaryRow {
-            layer: layer.to_string(),
-            kind: kind.to_string(),
-            output_shape: output_shape.to_vec(),
-            params,
-            trainable: params,
-        };
+        let row =
+            |layer: &str, kind: &str, output_shape: &[usize], params: usize| typenet::SummaryRow {
+                layer: layer.to_string(),
+                kind: kind.to_string(),
+                output_shape: output_shape.to_vec(),
+                params,
+                trainable: params,
+            };
         typenet::Summary {
             name: Self::NAME.to_string(),
             input_shape: Self::INPUT_SHAPE.to_vec(),

@@ -1,6 +1,6 @@
 //! A tiny classifier for the trainer's tests: 4 features -> Dense(16) -> ReLU -> Dense(3)
 //! -> Softmax, written the way `network!` writes modules.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::type_complexity)]
 
 use dfdx::nn::modules::{Linear, Module, ReLU, Softmax};
 use dfdx::nn::{ModuleVisitor, TensorCollection};
