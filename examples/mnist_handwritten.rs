@@ -11,6 +11,7 @@
 //! (default `data/mnist`, relative to the current directory).
 
 use std::error::Error;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -91,7 +92,8 @@ fn device(seed: u64) -> Result<AutoDevice, String> {
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let mnist = load_mnist(&args.data_dir)?;
     let dev = device(args.seed)?;
-    println!("{}", MnistCnn::summary());
+    // `writeln!` and `?`, not `println!`: a closed stdout is an error, not a panic.
+    writeln!(io::stdout(), "{}", MnistCnn::summary())?;
     let mut model = dev
         .try_build_module::<MnistCnn, f32>()
         .map_err(|e| format!("cannot build the model on the device: {e}"))?;
@@ -116,8 +118,8 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         &config,
     )?;
     let test = evaluate(&model, &mnist.test, args.batch_size)?;
-    println!("Test loss: {:.4}", test.loss);
-    println!("Test accuracy: {:.4}", test.accuracy);
+    writeln!(io::stdout(), "Test loss: {:.4}", test.loss)?;
+    writeln!(io::stdout(), "Test accuracy: {:.4}", test.accuracy)?;
     Ok(())
 }
 

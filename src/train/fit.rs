@@ -1,5 +1,6 @@
 //! [`fit`] and [`evaluate`].
 
+use std::io::Write;
 use std::time::Instant;
 
 use dfdx::nn::{
@@ -221,7 +222,6 @@ where
             let loss = softmax_cross_entropy(logits, &labels)?;
             let loss_value = scalar(&loss);
             if !loss_value.is_finite() {
-                bar.finish();
                 return Err(TrainError::NonFiniteLoss {
                     epoch,
                     step,
@@ -263,7 +263,8 @@ where
             validation,
         };
         if config.verbose {
-            println!("{metrics}");
+            // Not `println!`: a closed stdout (`... | head`) must not panic the training.
+            let _ = writeln!(std::io::stdout(), "{metrics}");
         }
         history.epochs.push(metrics);
     }

@@ -44,3 +44,12 @@ impl EpochBar {
         self.bar.finish_and_clear();
     }
 }
+
+impl Drop for EpochBar {
+    /// An epoch that ends with an error leaves no half-drawn bar behind.
+    fn drop(&mut self) {
+        if !self.bar.is_finished() {
+            self.bar.finish_and_clear();
+        }
+    }
+}
