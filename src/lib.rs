@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 pub mod backend;
+pub mod data;
 pub mod layers;
 pub mod network;
 pub mod ops;
 pub mod optim;
 pub mod summary;
+pub mod train;
 pub mod weights;
 
 pub use backend::{Backend, Element};
@@ -17,9 +19,13 @@ pub use typenet_macros::network;
 /// (no name is exported by both).
 pub mod prelude {
     pub use crate::backend::{Backend, Element};
+    pub use crate::data::{load_mnist, DataError, Dataset, Mnist, MnistShape};
     pub use crate::network::{Network, NetworkSpec, SampleShape};
     pub use crate::optim::{AnyOptimizer, OptimizerConfig, OptimizerKind};
     pub use crate::summary::Summary;
+    pub use crate::train::{
+        evaluate, fit, EpochMetrics, Evaluation, FitConfig, History, TrainError,
+    };
     pub use crate::weights::{load_weights, save_weights, WeightsError};
     pub use typenet_macros::network;
 }
