@@ -171,50 +171,74 @@ const SMALL_K: usize = 32;
 mod small {
     use crate::backend::Element;
 
+    /// Whether this CPU runs the AVX2 + FMA versions.
+    #[inline]
+    fn fast() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
     /// `y (m x n) += a (m x k) * b (k x n)`, all row-major; `k` small.
     pub fn matmul_acc<E: Element>(mnk: (usize, usize, usize), y: &mut [E], a: &[E], b: &[E]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked above).
-            return unsafe { matmul_acc_avx2(mnk, y, a, b) };
+        if fast() {
+            // SAFETY: the CPU has AVX2 and FMA (checked by `fast`).
+            return unsafe { matmul_acc_fma(mnk, y, a, b) };
         }
-        matmul_acc_impl(mnk, y, a, b)
+        matmul_acc_impl::<E, false>(mnk, y, a, b)
     }
 
     /// `y (m x k) += a (m x n) * b^T`, with `b` (k x n) row-major: dot products of rows.
     pub fn matmul_bt_acc<E: Element>(mkn: (usize, usize, usize), y: &mut [E], a: &[E], b: &[E]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked above).
-            return unsafe { matmul_bt_acc_avx2(mkn, y, a, b) };
+        if fast() {
+            // SAFETY: the CPU has AVX2 and FMA (checked by `fast`).
+            return unsafe { matmul_bt_acc_fma(mkn, y, a, b) };
         }
-        matmul_bt_acc_impl(mkn, y, a, b)
+        matmul_bt_acc_impl::<E, false>(mkn, y, a, b)
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn matmul_acc_avx2<E: Element>(
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn matmul_acc_fma<E: Element>(
         mnk: (usize, usize, usize),
         y: &mut [E],
         a: &[E],
         b: &[E],
     ) {
-        matmul_acc_impl(mnk, y, a, b)
+        matmul_acc_impl::<E, true>(mnk, y, a, b)
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn matmul_bt_acc_avx2<E: Element>(
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn matmul_bt_acc_fma<E: Element>(
         mkn: (usize, usize, usize),
         y: &mut [E],
         a: &[E],
         b: &[E],
     ) {
-        matmul_bt_acc_impl(mkn, y, a, b)
+        matmul_bt_acc_impl::<E, true>(mkn, y, a, b)
+    }
+
+    /// `acc + x * y`, fused where the CPU has FMA (elsewhere `mul_add` is a slow libm call).
+    #[inline(always)]
+    fn madd<E: Element, const FMA: bool>(acc: E, x: E, y: E) -> E {
+        if FMA {
+            x.mul_add(y, acc)
+        } else {
+            acc + x * y
+        }
     }
 
     #[inline(always)]
-    fn matmul_acc_impl<E: Element>(
+    fn matmul_acc_impl<E: Element, const FMA: bool>(
         (m, n, k): (usize, usize, usize),
         y: &mut [E],
         a: &[E],
@@ -223,7 +247,7 @@ mod small {
         for (yr, ar) in y.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
             for (&s, br) in ar.iter().zip(b.chunks_exact(n)) {
                 for (yv, &bv) in yr.iter_mut().zip(br) {
-                    *yv += s * bv;
+                    *yv = madd::<E, FMA>(*yv, s, bv);
                 }
             }
         }
@@ -244,13 +268,13 @@ mod small {
     }
 
     #[inline(always)]
-    fn matmul_bt_acc_impl<E: Element>(
+    fn matmul_bt_acc_impl<E: Element, const FMA: bool>(
         (m, k, n): (usize, usize, usize),
         y: &mut [E],
         a: &[E],
         b: &[E],
     ) {
-        const LANES: usize = 8;
+        const LANES: usize = 16;
         for (yr, ar) in y.chunks_exact_mut(k).zip(a.chunks_exact(n)).take(m) {
             for (yv, br) in yr.iter_mut().zip(b.chunks_exact(n)) {
                 // Independent lanes: a float sum in one accumulator cannot be vectorised.
@@ -259,7 +283,7 @@ mod small {
                 let (at, bt) = (ac.remainder(), br_c.remainder());
                 for (x, z) in ac.zip(br_c) {
                     for l in 0..LANES {
-                        acc[l] += x[l] * z[l];
+                        acc[l] = madd::<E, FMA>(acc[l], x[l], z[l]);
                     }
                 }
                 let mut sum = acc.iter().fold(E::zero(), |s, &v| s + v);
