@@ -227,6 +227,25 @@ mod small {
         matmul_bt_acc_impl::<E, true>(mkn, y, a, b)
     }
 
+    /// The versions for CPUs without AVX2 and FMA, callable directly by the tests.
+    #[cfg(test)]
+    pub mod portable {
+        use crate::backend::Element;
+
+        pub fn matmul_acc<E: Element>(mnk: (usize, usize, usize), y: &mut [E], a: &[E], b: &[E]) {
+            super::matmul_acc_impl::<E, false>(mnk, y, a, b)
+        }
+
+        pub fn matmul_bt_acc<E: Element>(
+            mkn: (usize, usize, usize),
+            y: &mut [E],
+            a: &[E],
+            b: &[E],
+        ) {
+            super::matmul_bt_acc_impl::<E, false>(mkn, y, a, b)
+        }
+    }
+
     /// `acc + x * y`, fused where the CPU has FMA (elsewhere `mul_add` is a slow libm call).
     #[inline(always)]
     fn madd<E: Element, const FMA: bool>(acc: E, x: E, y: E) -> E {
@@ -776,5 +795,38 @@ fn pool_backward<E: Element>(g: &PoolGeom, kind: Pool2DKind, arg: &[u32], gy: &[
                     }
                 })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::small;
+
+    /// The portable loops (used on CPUs without AVX2/FMA) agree with naive ones; the tests
+    /// elsewhere run whichever version this CPU picks.
+    #[test]
+    fn portable_thin_products_match_naive_loops() {
+        let (m, n, k) = (3, 37, 5);
+        let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.11).cos()).collect();
+        let mut y = vec![0.5; m * n];
+        small::portable::matmul_acc((m, n, k), &mut y, &a, &b);
+        for i in 0..m {
+            for j in 0..n {
+                let want = 0.5 + (0..k).map(|q| a[i * k + q] * b[q * n + j]).sum::<f64>();
+                assert!((y[i * n + j] - want).abs() < 1e-12);
+            }
+        }
+        // y2 (m x k) += a2 (m x n) * b^T with b (k x n).
+        let a2: Vec<f64> = (0..m * n).map(|i| (i as f64 * 0.7).sin()).collect();
+        let mut y2 = vec![0.0; m * k];
+        small::portable::matmul_bt_acc((m, k, n), &mut y2, &a2, &b);
+        for i in 0..m {
+            for q in 0..k {
+                let want: f64 = (0..n).map(|j| a2[i * n + j] * b[q * n + j]).sum();
+                assert!((y2[i * k + q] - want).abs() < 1e-12);
+            }
+        }
+        assert!((small::sum(&a2) - a2.iter().sum::<f64>()).abs() < 1e-12);
     }
 }
