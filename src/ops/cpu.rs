@@ -227,25 +227,6 @@ mod small {
         matmul_bt_acc_impl::<E, true>(mkn, y, a, b)
     }
 
-    /// The versions for CPUs without AVX2 and FMA, callable directly by the tests.
-    #[cfg(test)]
-    pub mod portable {
-        use crate::backend::Element;
-
-        pub fn matmul_acc<E: Element>(mnk: (usize, usize, usize), y: &mut [E], a: &[E], b: &[E]) {
-            super::matmul_acc_impl::<E, false>(mnk, y, a, b)
-        }
-
-        pub fn matmul_bt_acc<E: Element>(
-            mkn: (usize, usize, usize),
-            y: &mut [E],
-            a: &[E],
-            b: &[E],
-        ) {
-            super::matmul_bt_acc_impl::<E, false>(mkn, y, a, b)
-        }
-    }
-
     /// `acc + x * y`, fused where the CPU has FMA (elsewhere `mul_add` is a slow libm call).
     #[inline(always)]
     fn madd<E: Element, const FMA: bool>(acc: E, x: E, y: E) -> E {
@@ -311,6 +292,25 @@ mod small {
                 }
                 *yv += sum;
             }
+        }
+    }
+
+    /// The versions for CPUs without AVX2 and FMA, callable directly by the tests.
+    #[cfg(test)]
+    pub mod portable {
+        use crate::backend::Element;
+
+        pub fn matmul_acc<E: Element>(mnk: (usize, usize, usize), y: &mut [E], a: &[E], b: &[E]) {
+            super::matmul_acc_impl::<E, false>(mnk, y, a, b)
+        }
+
+        pub fn matmul_bt_acc<E: Element>(
+            mkn: (usize, usize, usize),
+            y: &mut [E],
+            a: &[E],
+            b: &[E],
+        ) {
+            super::matmul_bt_acc_impl::<E, false>(mkn, y, a, b)
         }
     }
 }
