@@ -17,7 +17,7 @@ mod model {
     use dfdx::prelude::*;
     use typenet::__private::realize;
     use typenet::layers;
-    use typenet::ops::{Conv2DParams, Pool2DParams};
+    use typenet::ops::Pool2DParams;
     use typenet::{Backend, Element};
 
     /// builder
@@ -71,14 +71,15 @@ mod model {
             x: Tensor<(B, Const<1>, Const<28>, Const<28>), E, D, T>,
         ) -> Result<Tensor<(B, Const<10>), E, D, T>, D::Err> {
             // Conv2D + ReLU + MaxPool2D fused; the input needs no gradient.
-            let fuse = Conv2DParams::new(1, 0, 1)
-                .relu(true)
-                .max_pool(Some(Pool2DParams {
+            let fuse = layers::Fused {
+                relu: true,
+                max_pool: Some(Pool2DParams {
                     window: 2,
                     stride: 2,
                     padding: 0,
-                }))
-                .input_grad(false);
+                }),
+                input_grad: false,
+            };
             let x = self.conv2d_0.try_forward_fused(x, fuse)?;
             let x: Tensor<(B, Const<32>, Const<13>, Const<13>), E, D, T> = realize(x)?;
             let x = self.flatten_3.try_forward(x)?;
@@ -290,14 +291,15 @@ fn main() {
 
     println!("per layer (batch {n}):   forward ms   backward ms");
     let conv = Conv2D::<1, 32, 3, 1, 0, 1, true, f32, Cpu>::build(&dev);
-    let fused = typenet::ops::Conv2DParams::new(1, 0, 1)
-        .relu(true)
-        .max_pool(Some(typenet::ops::Pool2DParams {
+    let fused = typenet::layers::Fused {
+        relu: true,
+        max_pool: Some(typenet::ops::Pool2DParams {
             window: 2,
             stride: 2,
             padding: 0,
-        }))
-        .input_grad(false);
+        }),
+        input_grad: false,
+    };
     let flat = |y: Tensor<(usize, Const<32>, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>| {
         let (b, c, h, w) = *y.shape();
         y.reshape_like(&(b, c.size() * h * w))

@@ -6,7 +6,30 @@ use dfdx::prelude::*;
 use rand_distr::Uniform;
 
 use crate::backend::{realize, Backend, Element};
-use crate::ops::Conv2DParams;
+use crate::ops::{Conv2DParams, Pool2DParams};
+
+/// What runs fused into a [`Conv2D`]'s kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fused {
+    /// ReLU after the convolution.
+    pub relu: bool,
+    /// Max pooling after that; on `Cpu` the un-pooled output then never exists in memory.
+    pub max_pool: Option<Pool2DParams>,
+    /// Whether the backward pass computes the input's gradient (a network's first layer
+    /// needs none in training).
+    pub input_grad: bool,
+}
+
+impl Default for Fused {
+    /// Nothing fused; the input gradient computed.
+    fn default() -> Self {
+        Self {
+            relu: false,
+            max_pool: None,
+            input_grad: true,
+        }
+    }
+}
 
 /// A 2-d convolution from `I` to `O` channels with a `K`x`K` kernel, stride `S`, zero
 /// padding `P` and dilation `DIL`; `BIAS` adds a learned bias per output channel.
@@ -119,21 +142,25 @@ impl<
         &self,
         x: Tensor<(B, Const<I>, H, W), E, D, T>,
     ) -> Result<Tensor<(B, Const<O>, usize, usize), E, D, T>, D::Err> {
-        self.try_forward_fused(x, Self::params().relu(true))
+        self.try_forward_fused(
+            x,
+            Fused {
+                relu: true,
+                ..Fused::default()
+            },
+        )
     }
 
-    /// The convolution with what follows it fused in: `fuse` says whether ReLU and max
-    /// pooling follow and whether the input's gradient is needed (a network's first layer
-    /// in training needs none). Its stride, padding and dilation are this layer's.
+    /// The convolution with what follows it fused in (see [`Fused`]).
     pub fn try_forward_fused<B: Dim, H: Dim, W: Dim, T: Tape<E, D>>(
         &self,
         x: Tensor<(B, Const<I>, H, W), E, D, T>,
-        fuse: Conv2DParams,
+        fused: Fused,
     ) -> Result<Tensor<(B, Const<O>, usize, usize), E, D, T>, D::Err> {
         let p = Self::params()
-            .relu(fuse.relu)
-            .max_pool(fuse.max_pool)
-            .input_grad(fuse.input_grad);
+            .relu(fused.relu)
+            .max_pool(fused.max_pool)
+            .input_grad(fused.input_grad);
         let x = realize::<_, (B, usize, usize, usize), E, D, T>(x)?;
         let w = realize(self.weight.retaped::<T>())?;
         let b = match &self.bias {
@@ -178,7 +205,7 @@ impl<
     type Error = D::Err;
 
     fn try_forward(&self, x: Tensor<(B, Const<I>, H, W), E, D, T>) -> Result<Self::Output, D::Err> {
-        self.try_forward_fused(x, Self::params())
+        self.try_forward_fused(x, Fused::default())
     }
 }
 
@@ -202,8 +229,10 @@ impl<
 
     fn try_forward(&self, x: Tensor<(Const<I>, H, W), E, D, T>) -> Result<Self::Output, D::Err> {
         let (c, h, w) = *x.shape();
-        let y =
-            self.try_forward_fused(x.try_reshape_like(&(Const::<1>, c, h, w))?, Self::params())?;
+        let y = self.try_forward_fused(
+            x.try_reshape_like(&(Const::<1>, c, h, w))?,
+            Fused::default(),
+        )?;
         let (_, o, ho, wo) = *y.shape();
         y.try_reshape_like(&(o, ho, wo))
     }

@@ -5,6 +5,6 @@ mod conv2d;
 mod flatten;
 mod pool2d;
 
-pub use conv2d::Conv2D;
+pub use conv2d::{Conv2D, Fused};
 pub use flatten::Flatten;
 pub use pool2d::{AvgPool2D, MaxPool2D};
