@@ -85,3 +85,33 @@ fn pools_and_flatten_shapes() {
         (Const::<3>, 3, 2)
     );
 }
+
+#[test]
+fn fused_conv_relu_pool_is_the_three_layers() {
+    use typenet::layers::Fused;
+    use typenet::ops::Pool2DParams;
+    let dev = Cpu::seed_from_u64(9);
+    let m = Conv::build(&dev);
+    let x: Tensor<Rank4<2, 2, 8, 7>, f64, _> = dev.sample_normal();
+    let fused = Fused {
+        relu: true,
+        max_pool: Some(Pool2DParams {
+            window: 2,
+            stride: 2,
+            padding: 0,
+        }),
+        input_grad: true,
+    };
+    let g1 = m.alloc_grads();
+    let y1 = m.try_forward_fused(x.trace(g1), fused).unwrap();
+    let g2 = m.alloc_grads();
+    let y2 = MaxPool2D::<2, 2, 0>.forward(m.forward(x.trace(g2)).relu());
+    assert_eq!(*y1.shape(), *y2.shape());
+    assert_close(
+        &y1.retaped::<NoneTape>().as_vec(),
+        &y2.retaped::<NoneTape>().as_vec(),
+    );
+    let (g1, g2) = (y1.square().sum().backward(), y2.square().sum().backward());
+    assert_close(&g1.get(&m.weight).as_vec(), &g2.get(&m.weight).as_vec());
+    assert_close(&g1.get(&x).as_vec(), &g2.get(&x).as_vec());
+}
