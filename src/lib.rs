@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod backend;
+mod glue;
 pub mod layers;
 pub mod network;
 pub mod ops;
@@ -24,5 +25,6 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::backend::realize;
+    pub use crate::glue::*;
     pub use dfdx;
 }

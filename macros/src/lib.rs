@@ -1,10 +1,57 @@
 //! The `network!` macro of typenet; see the `typenet` crate for its documentation.
+//!
+//! `parse` reads the declaration, `check` infers every shape and collects every error,
+//! `expand` writes the code.
+
+mod check;
+mod expand;
+mod formula;
+mod names;
+mod parse;
+mod plan;
+mod shape;
 
 use proc_macro::TokenStream;
+use quote::ToTokens;
 
 /// Declares a typed network; documented in the `typenet` crate.
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
-    let _ = input;
-    TokenStream::new()
+    let decl = match syn::parse::<parse::Decl>(input) {
+        Ok(d) => d,
+        Err(e) => return e.to_compile_error().into(),
+    };
+    run(&decl).into()
+}
+
+fn run(decl: &parse::Decl) -> proc_macro2::TokenStream {
+    let mut ck = check::Checker::default();
+    let input = ck.shape(&decl.input, "INPUT");
+    let declared = decl.output.as_ref().map(|o| ck.shape(o, "OUTPUT"));
+    let plan = ck.layers(&decl.layers, input.clone().unwrap_or(shape::Shape::Flat(shape::Size::lit(1))), "the input");
+    let output = match declared {
+        Some(Some(d)) => {
+            if let (Some(false), Some(o)) = (plan.output.same_as(&d), &decl.output) {
+                let last = decl.layers.last().map_or("the input".to_string(), |l| l.text.clone());
+                let msg = format!(
+                    "OUTPUT is {}, but the layers give {} (after {last})",
+                    d.text(),
+                    plan.output.text()
+                );
+                ck.errors.push(syn::Error::new_spanned(&o.tokens, msg));
+            }
+            Some(d)
+        }
+        Some(None) => None,
+        None => Some(plan.output.clone()),
+    };
+    let errors = std::mem::take(&mut ck.errors);
+    if let (Some(input), Some(output), true) = (input, output, errors.is_empty()) {
+        return expand::Expander::new(decl).expand(&input, &plan, &output, &ck.checks);
+    }
+    let mut all = proc_macro2::TokenStream::new();
+    for e in errors {
+        e.to_compile_error().to_tokens(&mut all);
+    }
+    expand::stub(decl, all)
 }
