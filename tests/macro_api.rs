@@ -1,5 +1,6 @@
 //! The generated API on SPEC examples: parameter counts, summaries, forward shapes,
 //! training and safetensors.
+use dfdx::optim::Adam;
 use dfdx::prelude::*;
 use typenet::prelude::*;
 
@@ -33,4 +34,158 @@ fn mnist_params_match_keras() {
     let _: Tensor<Rank2<2, 10>, f32, _> = m.forward(dev.sample_normal::<Rank4<2, 1, 28, 28>>());
     let _: Tensor<Rank1<10>, f32, _> = m.forward(dev.sample_normal::<Rank3<1, 28, 28>>());
     println!("{}", MnistCnn::summary());
+}
+
+network! {
+    /// Every layer kind and argument.
+    pub struct AllLayers: (3, 16, 16) -> 4 {
+        Conv2D(3 => 8, 3, padding = same), // 3*3*3*8+8 = 224
+        BatchNorm2D,                       // 4*8 = 32 (16 trainable)
+        ReLU,
+        Conv2D(8, 3, stride = 2, padding = 1, bias = false, activation = tanh), // 3*3*8*8 = 576 -> (8, 8, 8)
+        AvgPool2D(2, stride = 1),                   // (8, 7, 7)
+        MaxPool2D(3, stride = 1, padding = 1),      // (8, 7, 7)
+        Residual { Conv2D(8, 3, padding = same), ReLU, Dropout(0.1) }, // 584
+        Conv2D(8, 3, dilation = 2, activation = relu), // 584 -> (8, 3, 3)
+        Flatten,                                    // 72
+        Dense(72 => 32, activation = gelu),         // 72*32+32 = 2,336
+        BatchNorm1D,                                // 128 (64 trainable)
+        LayerNorm,                                  // 64
+        LeakyReLU,
+        LeakyReLU(0.2),
+        Sigmoid,
+        GELU,
+        Tanh,
+        Dropout(0.5),
+        Dense(4, bias = false),                     // 128
+        Softmax,
+    }
+}
+
+network! {
+    pub struct GlobalPools: (4, 9, 7) {
+        Conv2D(6, 3, padding = valid), // (6, 7, 5): 3*3*4*6+6 = 222
+        GlobalMaxPool2D,               // (6)
+        Flatten,                       // no-op on flat
+        Dense(3),                      // 21
+    }
+}
+
+network! {
+    pub struct GlobalAvg: (2, 5, 5) -> (2) { GlobalAvgPool2D, Dense(2, activation = softmax) }
+}
+
+#[test]
+fn all_layers_params_and_shapes() {
+    assert_eq!(AllLayers::PARAMS, 4656);
+    assert_eq!(AllLayers::TRAINABLE_PARAMS, 4576);
+    assert_eq!(AllLayers::OUTPUT_SHAPE, &[4]);
+    let dev = Cpu::default();
+    let mut m = dev.build_module::<AllLayers, f32>();
+    assert_eq!(m.num_trainable_params(), 4576);
+    let s = AllLayers::summary();
+    assert_eq!(s.rows.len(), 23, "{s}"); // 20 layers, 2 inside the Residual, + its row... see below
+    let names: Vec<&str> = s.rows.iter().map(|r| r.layer.as_str()).collect();
+    assert_eq!(names[6], "residual_6.conv2d_0 (Conv2D)");
+    assert_eq!(names[9], "residual_6 (Residual)");
+    assert_eq!(s.rows[9].output_shape, vec![8, 7, 7]);
+    assert_eq!(s.total_params(), 4656);
+    assert_eq!(s.trainable_params(), 4576);
+
+    let x = dev.sample_normal::<Rank4<5, 3, 16, 16>>();
+    let y = m.forward(x.clone());
+    let sums = y.sum::<Rank1<5>, _>().array();
+    for v in sums {
+        assert!((v - 1.0).abs() < 1e-5, "softmax rows sum to 1: {v}");
+    }
+    // Training mode: dropout and batch statistics, any tape.
+    let _: Tensor<Rank2<5, 4>, f32, _> = m.forward_mut(x.clone());
+    let _: Tensor<Rank2<5, 4>, f32, _, _> = m.forward_mut(x.leaky_trace());
+    let _: Tensor<Rank1<4>, f32, _> = m.forward(dev.sample_normal::<Rank3<3, 16, 16>>());
+
+    let g = dev.build_module::<GlobalPools, f64>();
+    assert_eq!(GlobalPools::PARAMS, 243);
+    assert_eq!(GlobalPools::OUTPUT_SHAPE, &[3]);
+    let _: Tensor<(usize, Const<3>), f64, _> = g.forward(dev.sample_normal_like(&(7usize, Const::<4>, Const::<9>, Const::<7>)));
+    let a = dev.build_module::<GlobalAvg, f32>();
+    let y = a.forward(dev.sample_normal::<Rank3<2, 5, 5>>());
+    assert!((y.array().iter().sum::<f32>() - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn adam_step_trains_every_layer() {
+    let dev = Cpu::default();
+    let mut m = dev.build_module::<AllLayers, f32>();
+    let mut opt = Adam::new(&m, AdamConfig { lr: 1e-2, ..Default::default() });
+    let x = dev.sample_normal::<Rank4<8, 3, 16, 16>>();
+    let target = dev.tensor([[0.0f32, 1.0, 0.0, 0.0]; 8]);
+    let mut first = None;
+    let mut last = 0.0;
+    for _ in 0..30 {
+        let grads = m.alloc_grads();
+        let logits = m.try_forward_logits_mut(x.clone().traced(grads)).unwrap();
+        let loss = cross_entropy_with_logits_loss(logits, target.clone());
+        last = loss.array();
+        first.get_or_insert(last);
+        let grads = loss.backward();
+        opt.update(&mut m, &grads).unwrap();
+    }
+    assert!(last < first.unwrap() * 0.5, "loss {first:?} -> {last}");
+}
+
+/// The tensor names in a safetensors file (its JSON header).
+fn safetensor_names(path: &std::path::Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+    let mut names: Vec<String> = header
+        .split('"')
+        .collect::<Vec<_>>()
+        .windows(3)
+        .filter(|w| w[2].starts_with(":{") || w[2].starts_with(": {"))
+        .map(|w| w[1].to_string())
+        .filter(|n| n != "__metadata__")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn safetensors_round_trip() {
+    let dev = Cpu::default();
+    let m = dev.build_module::<MnistCnn, f32>();
+    let dir = std::env::temp_dir().join(format!("typenet-macro-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mnist.safetensors");
+    m.save_safetensors(&path).unwrap();
+    assert_eq!(
+        safetensor_names(&path),
+        ["conv2d_0.bias", "conv2d_0.weight", "dense_4.bias", "dense_4.weight", "dense_6.bias", "dense_6.weight"]
+    );
+    let mut m2 = dev.build_module::<MnistCnn, f32>();
+    assert_ne!(m2.dense_4.weight.as_vec(), m.dense_4.weight.as_vec());
+    m2.load_safetensors(&path).unwrap();
+    assert_eq!(m2.dense_4.weight.as_vec(), m.dense_4.weight.as_vec());
+    assert_eq!(m2.conv2d_0.weight.as_vec(), m.conv2d_0.weight.as_vec());
+
+    let a = dev.build_module::<AllLayers, f32>();
+    let path = dir.join("all.safetensors");
+    a.save_safetensors(&path).unwrap();
+    let names = safetensor_names(&path);
+    for n in [
+        "batch_norm2d_1.running_mean",
+        "batch_norm2d_1.scale",
+        "conv2d_3.weight",
+        "residual_6.conv2d_0.weight",
+        "residual_6.conv2d_0.bias",
+        "layer_norm_11.gamma",
+        "dense_18.weight",
+    ] {
+        assert!(names.contains(&n.to_string()), "{n} not in {names:?}");
+    }
+    assert!(!names.contains(&"conv2d_3.bias".to_string()));
+    let mut a2 = dev.build_module::<AllLayers, f32>();
+    a2.load_safetensors(&path).unwrap();
+    assert_eq!(a2.residual_6.conv2d_0.weight.as_vec(), a.residual_6.conv2d_0.weight.as_vec());
+    std::fs::remove_dir_all(&dir).ok();
 }
