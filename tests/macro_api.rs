@@ -1,6 +1,6 @@
 //! The generated API on SPEC examples: parameter counts, summaries, forward shapes,
 //! training and safetensors.
-use dfdx::optim::Adam;
+use dfdx::optim::{Adam, Sgd};
 use dfdx::prelude::*;
 use typenet::prelude::*;
 
@@ -188,4 +188,102 @@ fn safetensors_round_trip() {
     a2.load_safetensors(&path).unwrap();
     assert_eq!(a2.residual_6.conv2d_0.weight.as_vec(), a.residual_6.conv2d_0.weight.as_vec());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+mod cfg {
+    pub const FILTERS: usize = 16;
+}
+const CHANNELS: usize = 3;
+const NUM_CLASSES: usize = 5;
+
+network! {
+    /// Sizes from constants.
+    pub struct ConstNet: (CHANNELS, 32, 32) -> (NUM_CLASSES) {
+        Conv2D(cfg::FILTERS, 3),                     // 3*3*3*16+16 = 448 -> (16, 30, 30)
+        ReLU,
+        MaxPool2D(2),                                // (16, 15, 15)
+        Conv2D(cfg::FILTERS => 8, 3, padding = same), // 3*3*16*8+8 = 1,160
+        GlobalMaxPool2D,                             // (8)
+        Dense(NUM_CLASSES),                          // 8*5+5 = 45
+    }
+}
+
+#[test]
+fn constants() {
+    assert_eq!(ConstNet::PARAMS, 1653);
+    assert_eq!(ConstNet::INPUT_SHAPE, &[3, 32, 32]);
+    assert_eq!(ConstNet::OUTPUT_SHAPE, &[5]);
+    let s = ConstNet::summary();
+    assert_eq!(s.rows[2].output_shape, vec![16, 15, 15]);
+    let dev = Cpu::default();
+    let m = dev.build_module::<ConstNet, f32>();
+    let _: Tensor<Rank2<2, 5>, f32, _> = m.forward(dev.sample_normal::<Rank4<2, 3, 32, 32>>());
+}
+
+network! {
+    pub struct Stem: (1, 28, 28) -> (8, 13, 13) { Conv2D(8, 3), ReLU, MaxPool2D(2) } // 80
+}
+network! {
+    pub struct Head: 1352 -> 10 { Dense(10), Softmax } // 13,530
+}
+network! {
+    /// Networks as layers.
+    pub struct Nested: (1, 28, 28) -> (10) { Stem, Flatten, Head }
+}
+network! {
+    /// A nested network's output feeding image and flat layers.
+    pub struct NestedThenLayers: (1, 28, 28) {
+        Stem,
+        Conv2D(4, 3),     // 3*3*8*4+4 = 292 -> (4, 11, 11)
+        Stem2Flat,        // (4, 11, 11) -> (20)
+        Dense(3),         // 63
+    }
+}
+network! {
+    pub struct Stem2Flat: (4, 11, 11) -> 20 { GlobalAvgPool2D, Dense(20) } // 100
+}
+
+#[test]
+fn nesting() {
+    assert_eq!(Nested::PARAMS, 80 + 13_530);
+    assert_eq!(NestedThenLayers::PARAMS, 80 + 292 + 100 + 63);
+    assert_eq!(NestedThenLayers::OUTPUT_SHAPE, &[3]);
+    let s = Nested::summary();
+    let names: Vec<&str> = s.rows.iter().map(|r| r.layer.as_str()).collect();
+    assert_eq!(names, ["stem_0 (Stem)", "flatten_1 (Flatten)", "head_2 (Head)"]);
+    assert_eq!(s.rows[1].output_shape, vec![1352]);
+    let dev = Cpu::default();
+    let mut m = dev.build_module::<Nested, f32>();
+    assert_eq!(m.num_trainable_params(), 13_610);
+    let y = m.forward(dev.sample_normal::<Rank4<2, 1, 28, 28>>());
+    assert!((y.array()[0].iter().sum::<f32>() - 1.0).abs() < 1e-5, "Head's Softmax runs");
+    assert!(!<NestedModule<f32, Cpu> as Network<f32, Cpu>>::ENDS_IN_SOFTMAX);
+    let _: Tensor<Rank2<2, 10>, f32, _, _> = m.forward_mut(dev.sample_normal::<Rank4<2, 1, 28, 28>>().leaky_trace());
+    let dir = std::env::temp_dir().join(format!("typenet-macro-nest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nested.safetensors");
+    m.save_safetensors(&path).unwrap();
+    assert_eq!(safetensor_names(&path), ["head_2.dense_0.bias", "head_2.dense_0.weight", "stem_0.conv2d_0.bias", "stem_0.conv2d_0.weight"]);
+    std::fs::remove_dir_all(&dir).ok();
+
+    let n = dev.build_module::<NestedThenLayers, f64>();
+    let _: Tensor<(usize, Const<3>), f64, _> = n.forward(dev.sample_normal_like(&(3usize, Const::<1>, Const::<28>, Const::<28>)));
+    // Chaining built networks whose shapes meet.
+    let stem = dev.build_module::<Stem, f32>();
+    let head = dev.build_module::<Head, f32>();
+    let _: Tensor<Rank1<10>, f32, _> = head.forward(stem.forward(dev.sample_normal::<Rank3<1, 28, 28>>()).reshape::<Rank1<1352>>());
+}
+
+#[test]
+fn usize_batch_and_sgd() {
+    let dev = Cpu::default();
+    let mut m = dev.build_module::<MnistCnn, f64>();
+    let mut opt = Sgd::new(&m, SgdConfig::default());
+    let x: Tensor<(usize, Const<1>, Const<28>, Const<28>), f64, _> = dev.sample_normal_like(&(5, Const, Const, Const));
+    let mut grads = m.alloc_grads();
+    let y: Tensor<(usize, Const<10>), f64, _, _> = m.forward_mut(x.traced(grads));
+    assert_eq!(y.shape().0, 5);
+    grads = y.square().mean().backward();
+    opt.update(&mut m, &grads).unwrap();
+    m.zero_grads(&mut grads);
 }
