@@ -60,7 +60,6 @@ impl State {
     fn gives(&self) -> String {
         let shape = match (&self.shape, &self.note) {
             (Shape::Flat(n), Some(note)) => format!("{} (= {note})", n.text),
-            (Shape::Flat(n), None) => n.text.clone(),
             (s, _) => s.text(),
         };
         if self.source == "the input" {
@@ -192,6 +191,11 @@ impl Checker {
                 let path = &p.path;
                 Some((quote!((#path as f64)), None))
             }
+            Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr, .. }) => {
+                let (_, v) = self.float_arg(expr, what)?;
+                let v = -v?;
+                Some((quote!(#v), Some(v)))
+            }
             _ => {
                 self.err(e, format!("expected {what} as a number, found `{}`", expr_text(e)));
                 None
@@ -254,8 +258,10 @@ impl Checker {
                 continue;
             }
             if pos >= spec.positional.len() {
-                let msg = if spec.positional.is_empty() {
-                    format!("{kind} takes no positional arguments, found {}", list.len())
+                let msg = if spec.positional.is_empty() && spec.named.is_empty() {
+                    format!("{kind} takes no arguments: write `{kind}`")
+                } else if spec.positional.is_empty() {
+                    format!("{kind} takes no positional arguments")
                 } else {
                     format!(
                         "{kind} takes {} positional argument{}: {usage}",

@@ -2,7 +2,7 @@
 //! path and its generics `__E`, `__D`, `__B`, `__T`, so it works whatever the user imported
 //! or named their constants.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
@@ -53,7 +53,23 @@ fn act_step(a: Act, span: Span) -> TokenStream {
 /// `let x = <From as SameShape<To>>::cast(x);`, spanned where a mismatch should point.
 pub fn cast(from: &Shape, to: &Shape, span: Span) -> TokenStream {
     let (f, t) = (from.sample_ty(), to.sample_ty());
-    quote_spanned!(span=> let x = <#f as ::typenet::__private::SameShape<#t>>::cast::<__B, __E, __D, __T>(x);)
+    // Every token at the layer, or rustc blames the whole macro call.
+    respan(quote!(let x = <#f as ::typenet::__private::SameShape<#t>>::cast::<__B, __E, __D, __T>(x);), span)
+}
+
+fn respan(ts: TokenStream, span: Span) -> TokenStream {
+    ts.into_iter()
+        .map(|mut t| {
+            if let TokenTree::Group(g) = &t {
+                let mut ng = Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                t = TokenTree::Group(ng);
+            } else {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
 }
 
 /// Total and trainable parameters of one layer.

@@ -166,6 +166,7 @@ pub fn path_text(p: &Path) -> String {
 pub fn expr_text(e: &Expr) -> String {
     match e {
         Expr::Path(p) => path_text(&p.path),
+        Expr::Unary(u) => format!("{}{}", quote::ToTokens::to_token_stream(&u.op), expr_text(&u.expr)),
         Expr::Lit(l) => match &l.lit {
             syn::Lit::Int(i) => i.base10_digits().to_string(),
             syn::Lit::Float(f) => f.base10_digits().to_string(),
