@@ -96,11 +96,17 @@ where
 
 /// Changes a tensor's shape type to an equal shape (`usize` to `Const` dims or back),
 /// without copying. A mismatch is an internal error of typenet, reported as the device's error.
-pub fn realize<Src: Shape, Dst: Shape<Concrete = Src::Concrete>, E: Element, D: Backend<E>, T: Tape<E, D>>(
+pub fn realize<
+    Src,
+    Dst: Shape<Concrete = Src::Concrete>,
+    E: Element,
+    D: Backend<E>,
+    T: Tape<E, D>,
+>(
     t: Tensor<Src, E, D, T>,
 ) -> Result<Tensor<Dst, E, D, T>, D::Err>
 where
-    Src: RealizeShapeTo<Dst>,
+    Src: Shape + RealizeShapeTo<Dst>,
 {
     t.try_realize::<Dst>().map_err(|_| D::shape_error())
 }

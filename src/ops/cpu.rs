@@ -87,7 +87,9 @@ pub fn pool2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
     pool_forward(&g, kind, &xd, &mut out, &mut arg);
     drop(xd);
     let (b, c, _, _) = *x.shape();
-    let y = x.device().try_tensor_from_vec(out, (b, c, g.h_out, g.w_out))?;
+    let y = x
+        .device()
+        .try_tensor_from_vec(out, (b, c, g.h_out, g.w_out))?;
     if T::OWNS_TAPE {
         let y_id = y.clone();
         tape.add_backward_op(move |grads| {
@@ -287,7 +289,13 @@ fn conv_backward<E: Element>(
         .zip(x.par_chunks(chw))
         .zip(gy.par_chunks(y_len))
         .fold(
-            || (zero(), vec![E::zero(); ckk * hw_out], vec![E::zero(); ckk * hw_out]),
+            || {
+                (
+                    zero(),
+                    vec![E::zero(); ckk * hw_out],
+                    vec![E::zero(); ckk * hw_out],
+                )
+            },
             |((mut gw, mut gb), mut cols, mut gcols), ((gxb, xb), gyb)| {
                 for (o, row) in gyb.chunks(hw_out).enumerate() {
                     gb[o] += row.iter().fold(E::zero(), |a, &v| a + v);
@@ -351,6 +359,7 @@ fn pool_forward<E: Element>(
                                 if let Some((r, c)) = g.src(oi, oj, ki, kj) {
                                     let v = xp[r * g.w + c];
                                     // `!(v <= best)` lets a NaN win, as PyTorch does.
+                                    #[allow(clippy::neg_cmp_op_on_partial_ord)]
                                     if at == u32::MAX || !(v <= best) {
                                         best = v;
                                         at = (r * g.w + c) as u32;
@@ -402,22 +411,23 @@ fn pool_backward<E: Element>(g: &PoolGeom, kind: Pool2DKind, arg: &[u32], gy: &[
                     }
                 }
             }),
-        Pool2DKind::Avg => gx
-            .par_chunks_mut(hw)
-            .zip(gy.par_chunks(hw_out))
-            .for_each(|(gxp, gyp)| {
-                for oi in 0..g.h_out {
-                    for oj in 0..g.w_out {
-                        let v = gyp[oi * g.w_out + oj] * scale;
-                        for ki in 0..g.k {
-                            for kj in 0..g.k {
-                                if let Some((r, c)) = g.src(oi, oj, ki, kj) {
-                                    gxp[r * g.w + c] += v;
+        Pool2DKind::Avg => {
+            gx.par_chunks_mut(hw)
+                .zip(gy.par_chunks(hw_out))
+                .for_each(|(gxp, gyp)| {
+                    for oi in 0..g.h_out {
+                        for oj in 0..g.w_out {
+                            let v = gyp[oi * g.w_out + oj] * scale;
+                            for ki in 0..g.k {
+                                for kj in 0..g.k {
+                                    if let Some((r, c)) = g.src(oi, oj, ki, kj) {
+                                        gxp[r * g.w + c] += v;
+                                    }
                                 }
                             }
                         }
                     }
-                }
-            }),
+                })
+        }
     }
 }
