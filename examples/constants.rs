@@ -28,7 +28,11 @@ network! {
 
 fn main() {
     println!("{}", Configurable::summary());
-    println!("\nINPUT_SHAPE = {:?}, OUTPUT_SHAPE = {:?}", Configurable::INPUT_SHAPE, Configurable::OUTPUT_SHAPE);
+    println!(
+        "\nINPUT_SHAPE = {:?}, OUTPUT_SHAPE = {:?}",
+        Configurable::INPUT_SHAPE,
+        Configurable::OUTPUT_SHAPE
+    );
     let dev = AutoDevice::default();
     let model = dev.build_module::<Configurable, f32>();
     let x: Tensor<(usize, Const<CHANNELS>, Const<SIDE>, Const<SIDE>), f32, _> =

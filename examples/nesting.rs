@@ -42,7 +42,14 @@ fn main() {
     let model = dev.build_module::<Model, f32>();
     let x = dev.sample_normal::<Rank4<4, 1, 28, 28>>();
     let y = model.forward(x);
-    println!("\nforward: {:?} -> {:?}", [4, 1, 28, 28], y.shape().concrete());
+    println!(
+        "\nforward: {:?} -> {:?}",
+        [4, 1, 28, 28],
+        y.shape().concrete()
+    );
     // Nested layers are fields of fields: `model.classifier_2.dense_0.weight`.
-    println!("classifier_2.dense_0.weight: {:?}", model.classifier_2.dense_0.weight.shape().concrete());
+    println!(
+        "classifier_2.dense_0.weight: {:?}",
+        model.classifier_2.dense_0.weight.shape().concrete()
+    );
 }

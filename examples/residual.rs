@@ -34,8 +34,15 @@ fn main() {
     let mut model = dev.build_module::<ResNet, f32>();
     let x = dev.sample_normal::<Rank4<2, 3, 32, 32>>();
     let y = model.forward(x.clone());
-    println!("\nforward: {:?} -> {:?}", [2, 3, 32, 32], y.shape().concrete());
+    println!(
+        "\nforward: {:?} -> {:?}",
+        [2, 3, 32, 32],
+        y.shape().concrete()
+    );
     // Training mode: batch statistics; a Residual's layers live in their own struct.
     let _ = model.forward_mut(x.leaky_trace());
-    println!("residual_3.conv2d_0.weight: {:?}", model.residual_3.conv2d_0.weight.shape().concrete());
+    println!(
+        "residual_3.conv2d_0.weight: {:?}",
+        model.residual_3.conv2d_0.weight.shape().concrete()
+    );
 }

@@ -26,7 +26,9 @@ impl<const N: usize> SampleShape for (Const<N>,) {
     }
 }
 
-impl<const C: usize, const H: usize, const W: usize> SampleShape for (Const<C>, Const<H>, Const<W>) {
+impl<const C: usize, const H: usize, const W: usize> SampleShape
+    for (Const<C>, Const<H>, Const<W>)
+{
     type Batched<B: Dim> = (B, Const<C>, Const<H>, Const<W>);
     fn batched<B: Dim>(b: B) -> Self::Batched<B> {
         (b, Const, Const, Const)
@@ -61,7 +63,12 @@ pub trait NetworkSpec {
     /// [`Self::OUTPUT_SHAPE`] as a type.
     type Output: SampleShape;
     /// The built module.
-    type Module<E: Element, D: Backend<E>>: Network<E, D, InputShape = Self::Input, OutputShape = Self::Output>;
+    type Module<E: Element, D: Backend<E>>: Network<
+        E,
+        D,
+        InputShape = Self::Input,
+        OutputShape = Self::Output,
+    >;
     /// A Keras-style table of the layers.
     fn summary() -> Summary;
 }

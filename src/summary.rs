@@ -65,7 +65,11 @@ impl fmt::Display for Summary {
             .iter()
             .map(|r| [r.layer.clone(), shape(&r.output_shape), thousands(r.params)])
             .collect();
-        let head = ["Layer (type)".to_string(), "Output Shape".into(), "Param #".into()];
+        let head = [
+            "Layer (type)".to_string(),
+            "Output Shape".into(),
+            "Param #".into(),
+        ];
         let mut w = [0usize; 3];
         for r in rows.iter().chain(std::iter::once(&head)) {
             for (i, c) in r.iter().enumerate() {
@@ -76,7 +80,16 @@ impl fmt::Display for Summary {
         writeln!(f, "Model: \"{}\"", self.name)?;
         writeln!(f, "{}", "━".repeat(total))?;
         let line = |f: &mut fmt::Formatter<'_>, r: &[String; 3]| {
-            writeln!(f, "{:<a$}   {:<b$}   {:>c$}", r[0], r[1], r[2], a = w[0], b = w[1], c = w[2])
+            writeln!(
+                f,
+                "{:<a$}   {:<b$}   {:>c$}",
+                r[0],
+                r[1],
+                r[2],
+                a = w[0],
+                b = w[1],
+                c = w[2]
+            )
         };
         line(f, &head)?;
         writeln!(f, "{}", "━".repeat(total))?;

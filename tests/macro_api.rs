@@ -28,7 +28,8 @@ fn mnist_params_match_keras() {
     let dev = Cpu::default();
     let m = dev.build_module::<MnistCnn, f32>();
     assert_eq!(m.num_trainable_params(), 693_962);
-    let x: Tensor<(usize, Const<1>, Const<28>, Const<28>), f32, _> = dev.sample_normal_like(&(3, Const, Const, Const));
+    let x: Tensor<(usize, Const<1>, Const<28>, Const<28>), f32, _> =
+        dev.sample_normal_like(&(3, Const, Const, Const));
     let y = m.forward(x);
     assert_eq!(y.shape().0, 3);
     let _: Tensor<Rank2<2, 10>, f32, _> = m.forward(dev.sample_normal::<Rank4<2, 1, 28, 28>>());
@@ -106,7 +107,8 @@ fn all_layers_params_and_shapes() {
     let g = dev.build_module::<GlobalPools, f64>();
     assert_eq!(GlobalPools::PARAMS, 243);
     assert_eq!(GlobalPools::OUTPUT_SHAPE, &[3]);
-    let _: Tensor<(usize, Const<3>), f64, _> = g.forward(dev.sample_normal_like(&(7usize, Const::<4>, Const::<9>, Const::<7>)));
+    let _: Tensor<(usize, Const<3>), f64, _> =
+        g.forward(dev.sample_normal_like(&(7usize, Const::<4>, Const::<9>, Const::<7>)));
     let a = dev.build_module::<GlobalAvg, f32>();
     let y = a.forward(dev.sample_normal::<Rank3<2, 5, 5>>());
     assert!((y.array().iter().sum::<f32>() - 1.0).abs() < 1e-5);
@@ -116,7 +118,13 @@ fn all_layers_params_and_shapes() {
 fn adam_step_trains_every_layer() {
     let dev = Cpu::default();
     let mut m = dev.build_module::<AllLayers, f32>();
-    let mut opt = Adam::new(&m, AdamConfig { lr: 1e-2, ..Default::default() });
+    let mut opt = Adam::new(
+        &m,
+        AdamConfig {
+            lr: 1e-2,
+            ..Default::default()
+        },
+    );
     let x = dev.sample_normal::<Rank4<8, 3, 16, 16>>();
     let target = dev.tensor([[0.0f32, 1.0, 0.0, 0.0]; 8]);
     let mut first = None;
@@ -160,7 +168,14 @@ fn safetensors_round_trip() {
     m.save_safetensors(&path).unwrap();
     assert_eq!(
         safetensor_names(&path),
-        ["conv2d_0.bias", "conv2d_0.weight", "dense_4.bias", "dense_4.weight", "dense_6.bias", "dense_6.weight"]
+        [
+            "conv2d_0.bias",
+            "conv2d_0.weight",
+            "dense_4.bias",
+            "dense_4.weight",
+            "dense_6.bias",
+            "dense_6.weight"
+        ]
     );
     let mut m2 = dev.build_module::<MnistCnn, f32>();
     assert_ne!(m2.dense_4.weight.as_vec(), m.dense_4.weight.as_vec());
@@ -186,7 +201,10 @@ fn safetensors_round_trip() {
     assert!(!names.contains(&"conv2d_3.bias".to_string()));
     let mut a2 = dev.build_module::<AllLayers, f32>();
     a2.load_safetensors(&path).unwrap();
-    assert_eq!(a2.residual_6.conv2d_0.weight.as_vec(), a.residual_6.conv2d_0.weight.as_vec());
+    assert_eq!(
+        a2.residual_6.conv2d_0.weight.as_vec(),
+        a.residual_6.conv2d_0.weight.as_vec()
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -250,28 +268,48 @@ fn nesting() {
     assert_eq!(NestedThenLayers::OUTPUT_SHAPE, &[3]);
     let s = Nested::summary();
     let names: Vec<&str> = s.rows.iter().map(|r| r.layer.as_str()).collect();
-    assert_eq!(names, ["stem_0 (Stem)", "flatten_1 (Flatten)", "head_2 (Head)"]);
+    assert_eq!(
+        names,
+        ["stem_0 (Stem)", "flatten_1 (Flatten)", "head_2 (Head)"]
+    );
     assert_eq!(s.rows[1].output_shape, vec![1352]);
     let dev = Cpu::default();
     let mut m = dev.build_module::<Nested, f32>();
     assert_eq!(m.num_trainable_params(), 13_610);
     let y = m.forward(dev.sample_normal::<Rank4<2, 1, 28, 28>>());
-    assert!((y.array()[0].iter().sum::<f32>() - 1.0).abs() < 1e-5, "Head's Softmax runs");
-    assert!(!<NestedModule<f32, Cpu> as Network<f32, Cpu>>::ENDS_IN_SOFTMAX);
-    let _: Tensor<Rank2<2, 10>, f32, _, _> = m.forward_mut(dev.sample_normal::<Rank4<2, 1, 28, 28>>().leaky_trace());
+    assert!(
+        (y.array()[0].iter().sum::<f32>() - 1.0).abs() < 1e-5,
+        "Head's Softmax runs"
+    );
+    let ends_in_softmax = <NestedModule<f32, Cpu> as Network<f32, Cpu>>::ENDS_IN_SOFTMAX;
+    assert!(!ends_in_softmax, "the Softmax is Head's own");
+    let _: Tensor<Rank2<2, 10>, f32, _, _> =
+        m.forward_mut(dev.sample_normal::<Rank4<2, 1, 28, 28>>().leaky_trace());
     let dir = std::env::temp_dir().join(format!("typenet-macro-nest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("nested.safetensors");
     m.save_safetensors(&path).unwrap();
-    assert_eq!(safetensor_names(&path), ["head_2.dense_0.bias", "head_2.dense_0.weight", "stem_0.conv2d_0.bias", "stem_0.conv2d_0.weight"]);
+    assert_eq!(
+        safetensor_names(&path),
+        [
+            "head_2.dense_0.bias",
+            "head_2.dense_0.weight",
+            "stem_0.conv2d_0.bias",
+            "stem_0.conv2d_0.weight"
+        ]
+    );
     std::fs::remove_dir_all(&dir).ok();
 
     let n = dev.build_module::<NestedThenLayers, f64>();
-    let _: Tensor<(usize, Const<3>), f64, _> = n.forward(dev.sample_normal_like(&(3usize, Const::<1>, Const::<28>, Const::<28>)));
+    let _: Tensor<(usize, Const<3>), f64, _> =
+        n.forward(dev.sample_normal_like(&(3usize, Const::<1>, Const::<28>, Const::<28>)));
     // Chaining built networks whose shapes meet.
     let stem = dev.build_module::<Stem, f32>();
     let head = dev.build_module::<Head, f32>();
-    let _: Tensor<Rank1<10>, f32, _> = head.forward(stem.forward(dev.sample_normal::<Rank3<1, 28, 28>>()).reshape::<Rank1<1352>>());
+    let _: Tensor<Rank1<10>, f32, _> = head.forward(
+        stem.forward(dev.sample_normal::<Rank3<1, 28, 28>>())
+            .reshape::<Rank1<1352>>(),
+    );
 }
 
 #[test]
@@ -279,7 +317,8 @@ fn usize_batch_and_sgd() {
     let dev = Cpu::default();
     let mut m = dev.build_module::<MnistCnn, f64>();
     let mut opt = Sgd::new(&m, SgdConfig::default());
-    let x: Tensor<(usize, Const<1>, Const<28>, Const<28>), f64, _> = dev.sample_normal_like(&(5, Const, Const, Const));
+    let x: Tensor<(usize, Const<1>, Const<28>, Const<28>), f64, _> =
+        dev.sample_normal_like(&(5, Const, Const, Const));
     let mut grads = m.alloc_grads();
     let y: Tensor<(usize, Const<10>), f64, _, _> = m.forward_mut(x.traced(grads));
     assert_eq!(y.shape().0, 5);

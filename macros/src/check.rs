@@ -115,7 +115,10 @@ impl Checker {
                 Lit::Int(i) => match i.base10_parse::<usize>() {
                     Ok(v) => Some(Size::lit(v)),
                     Err(_) => {
-                        self.err(e, format!("{what} must be a `usize`, found `{}`", expr_text(e)));
+                        self.err(
+                            e,
+                            format!("{what} must be a `usize`, found `{}`", expr_text(e)),
+                        );
                         None
                     }
                 },
@@ -153,14 +156,21 @@ impl Checker {
             Some(0) => {
                 self.err(
                     e,
-                    format!("{}: {what} must be at least 1, found 0 (the output would be empty)", layer.text),
+                    format!(
+                        "{}: {what} must be at least 1, found 0 (the output would be empty)",
+                        layer.text
+                    ),
                 );
                 None
             }
             Some(_) => Some(s),
             None => {
                 let x = &s.expr;
-                self.check(layer.span(), quote!(#x > 0), format!("{}: {what} must be at least 1", layer.text));
+                self.check(
+                    layer.span(),
+                    quote!(#x > 0),
+                    format!("{}: {what} must be at least 1", layer.text),
+                );
                 Some(s)
             }
         }
@@ -168,9 +178,17 @@ impl Checker {
 
     fn bool_arg(&mut self, e: &Expr, what: &str) -> Option<bool> {
         match e {
-            Expr::Lit(syn::ExprLit { lit: Lit::Bool(b), .. }) => Some(b.value),
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Bool(b), ..
+            }) => Some(b.value),
             _ => {
-                self.err(e, format!("expected `{what} = true` or `{what} = false`, found `{}`", expr_text(e)));
+                self.err(
+                    e,
+                    format!(
+                        "expected `{what} = true` or `{what} = false`, found `{}`",
+                        expr_text(e)
+                    ),
+                );
                 None
             }
         }
@@ -179,11 +197,15 @@ impl Checker {
     /// A float argument (Dropout rate, LeakyReLU alpha): a literal or a path to a constant.
     fn float_arg(&mut self, e: &Expr, what: &str) -> Option<(TokenStream, Option<f64>)> {
         match e {
-            Expr::Lit(syn::ExprLit { lit: Lit::Float(f), .. }) => {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Float(f), ..
+            }) => {
                 let v: f64 = f.base10_parse().ok()?;
                 Some((quote!(#v), Some(v)))
             }
-            Expr::Lit(syn::ExprLit { lit: Lit::Int(i), .. }) => {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Int(i), ..
+            }) => {
                 let v: f64 = i.base10_parse::<u64>().ok()? as f64;
                 Some((quote!(#v), Some(v)))
             }
@@ -191,13 +213,20 @@ impl Checker {
                 let path = &p.path;
                 Some((quote!((#path as f64)), None))
             }
-            Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr, .. }) => {
+            Expr::Unary(syn::ExprUnary {
+                op: syn::UnOp::Neg(_),
+                expr,
+                ..
+            }) => {
                 let (_, v) = self.float_arg(expr, what)?;
                 let v = -v?;
                 Some((quote!(#v), Some(v)))
             }
             _ => {
-                self.err(e, format!("expected {what} as a number, found `{}`", expr_text(e)));
+                self.err(
+                    e,
+                    format!("expected {what} as a number, found `{}`", expr_text(e)),
+                );
                 None
             }
         }
@@ -228,7 +257,10 @@ impl Checker {
 
     /// Sorts a layer's arguments by name and checks their count and names.
     fn args<'a>(&mut self, layer: &'a LayerAst, kind: &str, spec: &Spec) -> Option<Args<'a>> {
-        let mut out = Args { vals: HashMap::new(), arrow: None };
+        let mut out = Args {
+            vals: HashMap::new(),
+            arrow: None,
+        };
         let list: &[Arg] = layer.args.as_deref().unwrap_or(&[]);
         let mut ok = true;
         let mut pos = 0;
@@ -277,12 +309,20 @@ impl Checker {
                 if pos == 0 && spec.arrow {
                     out.arrow = Some(i);
                 } else {
-                    self.err(a.tokens(), format!("{kind}: `=>` gives the input size, and only on the first argument"));
+                    self.err(
+                        a.tokens(),
+                        format!(
+                            "{kind}: `=>` gives the input size, and only on the first argument"
+                        ),
+                    );
                     ok = false;
                 }
             }
             if out.vals.insert(spec.positional[pos], &a.value).is_some() {
-                self.err(a.tokens(), format!("{kind}: `{}` is given twice", spec.positional[pos]));
+                self.err(
+                    a.tokens(),
+                    format!("{kind}: `{}` is given twice", spec.positional[pos]),
+                );
                 ok = false;
             }
             pos += 1;
@@ -290,7 +330,10 @@ impl Checker {
         if ok {
             for name in &spec.positional[..spec.required] {
                 if !out.vals.contains_key(name) {
-                    self.err(&layer.tokens, format!("{kind} needs `{name}`: write {usage}"));
+                    self.err(
+                        &layer.tokens,
+                        format!("{kind} needs `{name}`: write {usage}"),
+                    );
                     ok = false;
                     break;
                 }
@@ -317,7 +360,11 @@ impl Checker {
                     format!(
                         "{what} must be (C, H, W) for images or (N) for vectors, found {} sizes{}",
                         sizes.len(),
-                        if sizes.len() == 2 { "; for a one-channel image write (1, H, W)" } else { "" }
+                        if sizes.len() == 2 {
+                            "; for a one-channel image write (1, H, W)"
+                        } else {
+                            ""
+                        }
                     ),
                 );
                 None
@@ -326,7 +373,12 @@ impl Checker {
     }
 
     pub fn layers(&mut self, list: &[LayerAst], input: Shape, source: &str) -> Plan {
-        let mut st = State { shape: input, source: source.to_string(), note: None, poisoned: false };
+        let mut st = State {
+            shape: input,
+            source: source.to_string(),
+            note: None,
+            poisoned: false,
+        };
         let mut out = Vec::new();
         let mut skip_relu = false;
         for (i, layer) in list.iter().enumerate() {
@@ -334,13 +386,23 @@ impl Checker {
                 n.args.is_none() && n.body.is_none() && n.ident().is_some_and(|i| i == "ReLU")
             });
             if let Some(p) = self.layer(layer, i, &mut st, next_is_relu, skip_relu) {
-                skip_relu = matches!(p.op, Op::Conv { fuse_relu: true, .. }) && p.act.is_none() && next_is_relu;
+                skip_relu = matches!(
+                    p.op,
+                    Op::Conv {
+                        fuse_relu: true,
+                        ..
+                    }
+                ) && p.act.is_none()
+                    && next_is_relu;
                 out.push(p);
             } else {
                 skip_relu = false;
             }
         }
-        Plan { layers: out, output: st.shape }
+        Plan {
+            layers: out,
+            output: st.shape,
+        }
     }
 
     fn field(stem: &str, i: usize, span: Span) -> syn::Ident {
@@ -375,7 +437,10 @@ impl Checker {
             return None;
         };
         if kind != "Residual" && layer.body.is_some() {
-            self.err(&layer.tokens, format!("{kind} takes arguments in parentheses, not braces"));
+            self.err(
+                &layer.tokens,
+                format!("{kind} takes arguments in parentheses, not braces"),
+            );
             return None;
         }
         let field = Self::field(stem, i, span);
@@ -388,7 +453,12 @@ impl Checker {
             output: st.shape.clone(),
             act: None,
         };
-        let none = Spec { positional: &[], required: 0, named: &[], arrow: false };
+        let none = Spec {
+            positional: &[],
+            required: 0,
+            named: &[],
+            arrow: false,
+        };
         let op = match kind {
             "Conv2D" => self.conv(layer, st, &mut planned, next_is_relu)?,
             "MaxPool2D" | "AvgPool2D" => self.pool(layer, kind == "MaxPool2D", st, &mut planned)?,
@@ -396,7 +466,9 @@ impl Checker {
                 self.args(layer, kind, &none)?;
                 let (c, _, _) = self.image(layer, kind, st, &mut planned)?;
                 st.set(Shape::Flat(c), layer);
-                Op::GlobalPool { max: kind == "GlobalMaxPool2D" }
+                Op::GlobalPool {
+                    max: kind == "GlobalMaxPool2D",
+                }
             }
             "Flatten" => {
                 self.args(layer, kind, &none)?;
@@ -427,10 +499,18 @@ impl Checker {
                     "GELU" => Act::Gelu,
                     _ => Act::Softmax,
                 };
-                Op::Act { act, skip: act == Act::ReLU && skip_relu }
+                Op::Act {
+                    act,
+                    skip: act == Act::ReLU && skip_relu,
+                }
             }
             "LeakyReLU" => {
-                let spec = Spec { positional: &["alpha"], required: 0, named: &[], arrow: false };
+                let spec = Spec {
+                    positional: &["alpha"],
+                    required: 0,
+                    named: &[],
+                    arrow: false,
+                };
                 let a = self.args(layer, kind, &spec)?;
                 let alpha = match a.get("alpha") {
                     Some(e) => self.float_arg(e, "alpha")?.0,
@@ -439,7 +519,12 @@ impl Checker {
                 Op::LeakyReLU { alpha }
             }
             "Dropout" => {
-                let spec = Spec { positional: &["rate"], required: 1, named: &[], arrow: false };
+                let spec = Spec {
+                    positional: &["rate"],
+                    required: 1,
+                    named: &[],
+                    arrow: false,
+                };
                 let a = self.args(layer, kind, &spec)?;
                 let e = a.get("rate")?;
                 let (rate, v) = self.float_arg(e, "the rate")?;
@@ -500,12 +585,19 @@ impl Checker {
 
     fn nested(&mut self, layer: &LayerAst, i: usize, st: &mut State) -> Option<Planned> {
         if layer.args.is_some() || layer.body.is_some() {
-            self.err(&layer.tokens, format!("unknown layer `{}`", path_text(&layer.path)));
+            self.err(
+                &layer.tokens,
+                format!("unknown layer `{}`", path_text(&layer.path)),
+            );
             return None;
         }
         let path = layer.path.clone();
         let name = path_text(&path);
-        let last = path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+        let last = path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
         let field = Self::field(&crate::names::snake(&last), i, layer.span());
         let output = Shape::Opaque {
             ty: quote!(<#path as ::typenet::NetworkSpec>::Output),
@@ -526,7 +618,13 @@ impl Checker {
     }
 
     /// The incoming shape as an image, or an error for a flat one.
-    fn image(&mut self, layer: &LayerAst, kind: &str, st: &mut State, p: &mut Planned) -> Option<(Size, Size, Size)> {
+    fn image(
+        &mut self,
+        layer: &LayerAst,
+        kind: &str,
+        st: &mut State,
+        p: &mut Planned,
+    ) -> Option<(Size, Size, Size)> {
         match st.shape.clone() {
             Shape::Image(c, h, w) => Some((c, h, w)),
             Shape::Flat(_) => {
@@ -537,7 +635,11 @@ impl Checker {
                     };
                     self.err(
                         &layer.tokens,
-                        format!("{} needs an image input (C, H, W), but {}, which is flat{help}", layer.text, st.gives()),
+                        format!(
+                            "{} needs an image input (C, H, W), but {}, which is flat{help}",
+                            layer.text,
+                            st.gives()
+                        ),
                     );
                 }
                 st.poisoned = true;
@@ -546,7 +648,10 @@ impl Checker {
             Shape::Opaque { ty, .. } => {
                 let part = |n: &str| {
                     let id = format_ident!("{n}");
-                    Size::symbolic(quote!(<#ty as ::typenet::__private::ImageShape>::#id), n.to_string())
+                    Size::symbolic(
+                        quote!(<#ty as ::typenet::__private::ImageShape>::#id),
+                        n.to_string(),
+                    )
                 };
                 let (c, h, w) = (part("C"), part("H"), part("W"));
                 p.cast_in = Some(Shape::Image(c.clone(), h.clone(), w.clone()));
@@ -557,7 +662,13 @@ impl Checker {
     }
 
     /// The incoming shape as a flat size, or an error for an image.
-    fn flat(&mut self, layer: &LayerAst, kind: &str, st: &mut State, p: &mut Planned) -> Option<Size> {
+    fn flat(
+        &mut self,
+        layer: &LayerAst,
+        kind: &str,
+        st: &mut State,
+        p: &mut Planned,
+    ) -> Option<Size> {
         match st.shape.clone() {
             Shape::Flat(n) => Some(n),
             Shape::Image(c, h, w) => {
@@ -575,7 +686,10 @@ impl Checker {
                 Some(c.mul(&h).mul(&w))
             }
             Shape::Opaque { ty, .. } => {
-                let n = Size::symbolic(quote!(<#ty as ::typenet::__private::FlatShape>::N), "N".into());
+                let n = Size::symbolic(
+                    quote!(<#ty as ::typenet::__private::FlatShape>::N),
+                    "N".into(),
+                );
                 p.cast_in = Some(Shape::Flat(n.clone()));
                 st.shape = Shape::Flat(n.clone());
                 Some(n)
@@ -584,7 +698,12 @@ impl Checker {
     }
 
     fn dense(&mut self, layer: &LayerAst, st: &mut State, p: &mut Planned) -> Option<Op> {
-        let spec = Spec { positional: &["units"], required: 1, named: &["bias", "activation"], arrow: true };
+        let spec = Spec {
+            positional: &["units"],
+            required: 1,
+            named: &["bias", "activation"],
+            arrow: true,
+        };
         let a = self.args(layer, "Dense", &spec)?;
         let units = self.positive(a.get("units")?, "units", layer);
         let bias = match a.get("bias") {
@@ -598,7 +717,10 @@ impl Checker {
             let declared = self.positive(e, "the input size", layer)?;
             match (declared.val, inferred.val) {
                 (Some(d), Some(n)) if d != n && !st.poisoned => {
-                    self.err(&layer.tokens, format!("{} expects {d} inputs, but {}", layer.text, st.gives()));
+                    self.err(
+                        &layer.tokens,
+                        format!("{} expects {d} inputs, but {}", layer.text, st.gives()),
+                    );
                 }
                 (Some(_), Some(_)) => {}
                 _ => p.cast_in = Some(Shape::Flat(declared.clone())),
@@ -615,7 +737,13 @@ impl Checker {
         Some(Op::Dense { inp, units, bias })
     }
 
-    fn conv(&mut self, layer: &LayerAst, st: &mut State, p: &mut Planned, next_is_relu: bool) -> Option<Op> {
+    fn conv(
+        &mut self,
+        layer: &LayerAst,
+        st: &mut State,
+        p: &mut Planned,
+        next_is_relu: bool,
+    ) -> Option<Op> {
         let spec = Spec {
             positional: &["filters", "kernel"],
             required: 2,
@@ -625,9 +753,15 @@ impl Checker {
         let a = self.args(layer, "Conv2D", &spec)?;
         let filters = self.positive(a.get("filters")?, "filters", layer);
         let k = self.positive(a.get("kernel")?, "the kernel size", layer);
-        let s = a.get("stride").map_or(Some(Size::lit(1)), |e| self.positive(e, "the stride", layer));
-        let d = a.get("dilation").map_or(Some(Size::lit(1)), |e| self.positive(e, "the dilation", layer));
-        let bias = a.get("bias").map_or(Some(true), |e| self.bool_arg(e, "bias"));
+        let s = a.get("stride").map_or(Some(Size::lit(1)), |e| {
+            self.positive(e, "the stride", layer)
+        });
+        let d = a.get("dilation").map_or(Some(Size::lit(1)), |e| {
+            self.positive(e, "the dilation", layer)
+        });
+        let bias = a
+            .get("bias")
+            .map_or(Some(true), |e| self.bool_arg(e, "bias"));
         let act = match a.get("activation") {
             Some(e) => Some(self.activation(e)?),
             None => None,
@@ -642,7 +776,12 @@ impl Checker {
                 (Some(x), Some(y)) if x != y && !st.poisoned => {
                     self.err(
                         &layer.tokens,
-                        format!("{} expects {x} input channels, but {} with {y} channel{}", layer.text, st.gives(), if y == 1 { "" } else { "s" }),
+                        format!(
+                            "{} expects {x} input channels, but {} with {y} channel{}",
+                            layer.text,
+                            st.gives(),
+                            if y == 1 { "" } else { "s" }
+                        ),
                     );
                 }
                 (Some(_), Some(_)) => {}
@@ -654,12 +793,26 @@ impl Checker {
         p.act = act;
         let fuse_relu = act == Some(Act::ReLU) || (act.is_none() && next_is_relu);
         st.set(Shape::Image(filters.clone(), ho, wo), layer);
-        Some(Op::Conv { cin, filters, k, s, p: pad, d, bias, fuse_relu })
+        Some(Op::Conv {
+            cin,
+            filters,
+            k,
+            s,
+            p: pad,
+            d,
+            bias,
+            fuse_relu,
+        })
     }
 
     fn pool(&mut self, layer: &LayerAst, max: bool, st: &mut State, p: &mut Planned) -> Option<Op> {
         let kind = if max { "MaxPool2D" } else { "AvgPool2D" };
-        let spec = Spec { positional: &["window"], required: 1, named: &["stride", "padding"], arrow: false };
+        let spec = Spec {
+            positional: &["window"],
+            required: 1,
+            named: &["stride", "padding"],
+            arrow: false,
+        };
         let a = self.args(layer, kind, &spec)?;
         let k = self.positive(a.get("window")?, "the window", layer)?;
         let s = match a.get("stride") {
@@ -671,15 +824,24 @@ impl Checker {
         match (pad.val, k.val) {
             (Some(pv), Some(kv)) if pv > kv / 2 => {
                 self.err(
-                    a.get("padding").map_or(layer.tokens.clone(), |e| quote!(#e)),
-                    format!("{}: padding can be at most half the window ({}), found {pv}", layer.text, kv / 2),
+                    a.get("padding")
+                        .map_or(layer.tokens.clone(), |e| quote!(#e)),
+                    format!(
+                        "{}: padding can be at most half the window ({}), found {pv}",
+                        layer.text,
+                        kv / 2
+                    ),
                 );
                 return None;
             }
             (Some(_), Some(_)) => {}
             _ => {
                 let (pe, ke) = (&pad.expr, &k.expr);
-                self.check(layer.span(), quote!(#pe <= #ke / 2), format!("{}: padding can be at most half the window", layer.text));
+                self.check(
+                    layer.span(),
+                    quote!(#pe <= #ke / 2),
+                    format!("{}: padding can be at most half the window", layer.text),
+                );
             }
         }
         let (c, h, w) = self.image(layer, kind, st, p)?;
@@ -689,8 +851,18 @@ impl Checker {
     }
 
     /// `padding = N | same | valid`.
-    fn padding(&mut self, layer: &LayerAst, e: Option<&Expr>, k: &Size, s: &Size, d: &Size, conv: bool) -> Option<Size> {
-        let Some(e) = e else { return Some(Size::lit(0)) };
+    fn padding(
+        &mut self,
+        layer: &LayerAst,
+        e: Option<&Expr>,
+        k: &Size,
+        s: &Size,
+        d: &Size,
+        conv: bool,
+    ) -> Option<Size> {
+        let Some(e) = e else {
+            return Some(Size::lit(0));
+        };
         let word = match e {
             Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
             _ => None,
@@ -699,7 +871,13 @@ impl Checker {
             Some("valid") => Some(Size::lit(0)),
             Some("same") => {
                 if !conv {
-                    self.err(e, format!("{}: `padding = same` is for Conv2D; give pooling a number", layer.text));
+                    self.err(
+                        e,
+                        format!(
+                            "{}: `padding = same` is for Conv2D; give pooling a number",
+                            layer.text
+                        ),
+                    );
                     return None;
                 }
                 match (k.val, s.val) {
@@ -714,7 +892,14 @@ impl Checker {
                     (Some(_), Some(_)) => {}
                     _ => {
                         let (ke, se) = (&k.expr, &s.expr);
-                        self.check(layer.span(), quote!(#ke % 2 == 1 && #se == 1), format!("{}: `padding = same` needs an odd kernel and stride 1", layer.text));
+                        self.check(
+                            layer.span(),
+                            quote!(#ke % 2 == 1 && #se == 1),
+                            format!(
+                                "{}: `padding = same` needs an odd kernel and stride 1",
+                                layer.text
+                            ),
+                        );
                     }
                 }
                 Some(same_pad(k, d))
@@ -736,37 +921,52 @@ impl Checker {
         let mut reported = false;
         for n in [h, w] {
             match (n.val, k.val, s.val, p.val, d.val) {
-                (Some(nv), Some(kv), Some(sv), Some(pv), Some(dv)) => match out_size(nv, kv, sv, pv, dv) {
-                    Some(o) => out.push(Size::lit(o)),
-                    None => {
-                        if !reported && !st.poisoned {
-                            let span = dv * (kv - 1) + 1;
-                            let win = if dv > 1 {
-                                format!("its {kv} x {kv} {what} with dilation {dv} spans {span} x {span} (= d(k-1)+1)")
-                            } else {
-                                format!("its {what} is {kv} x {kv}")
-                            };
-                            let padded = if pv > 0 { format!(", {} x {} with padding {pv}", h.text, w.text) } else { String::new() };
-                            let hw = match (h.val, w.val) {
-                                (Some(hv), Some(wv)) if pv > 0 => format!("{} x {}{padded}", hv + 2 * pv, wv + 2 * pv),
-                                _ => fmt_hw(h, w),
-                            };
-                            self.err(
-                                &layer.tokens,
-                                format!("{}: {win}, larger than its {hw} input ({})", layer.text, st.gives()),
-                            );
+                (Some(nv), Some(kv), Some(sv), Some(pv), Some(dv)) => {
+                    match out_size(nv, kv, sv, pv, dv) {
+                        Some(o) => out.push(Size::lit(o)),
+                        None => {
+                            if !reported && !st.poisoned {
+                                let span = dv * (kv - 1) + 1;
+                                let win = if dv > 1 {
+                                    format!("its {kv} x {kv} {what} with dilation {dv} spans {span} x {span} (= d(k-1)+1)")
+                                } else {
+                                    format!("its {what} is {kv} x {kv}")
+                                };
+                                let padded = if pv > 0 {
+                                    format!(", {} x {} with padding {pv}", h.text, w.text)
+                                } else {
+                                    String::new()
+                                };
+                                let hw = match (h.val, w.val) {
+                                    (Some(hv), Some(wv)) if pv > 0 => {
+                                        format!("{} x {}{padded}", hv + 2 * pv, wv + 2 * pv)
+                                    }
+                                    _ => fmt_hw(h, w),
+                                };
+                                self.err(
+                                    &layer.tokens,
+                                    format!(
+                                        "{}: {win}, larger than its {hw} input ({})",
+                                        layer.text,
+                                        st.gives()
+                                    ),
+                                );
+                            }
+                            reported = true;
+                            out.push(Size::lit(1));
                         }
-                        reported = true;
-                        out.push(Size::lit(1));
                     }
-                },
+                }
                 _ => {
                     let (ne, ke, se, pe, de) = (&n.expr, &k.expr, &s.expr, &p.expr, &d.expr);
                     let args = quote!(#ne, #ke, #se, #pe, #de);
                     self.check(
                         layer.span(),
                         quote!(::typenet::ops::out_size(#args).is_some()),
-                        format!("{}: the {what} is larger than its (padded) input, or a size is zero", layer.text),
+                        format!(
+                            "{}: the {what} is larger than its (padded) input, or a size is zero",
+                            layer.text
+                        ),
                     );
                     out.push(Size::symbolic(
                         quote!(::typenet::__private::out_dim(#args)),
@@ -787,6 +987,8 @@ fn same_pad(k: &Size, d: &Size) -> Size {
     if let (Some(kv), Some(dv)) = (k.val, d.val) {
         return Size::lit(dv * (kv.saturating_sub(1)) / 2);
     }
-    let (ke, de) = (&k.expr, &d.expr);
-    Size::symbolic(quote!(#de * (#ke - 1) / 2), format!("{} * ({} - 1) / 2", d.text, k.text))
+    let ke = &k.expr;
+    let km1 = Size::symbolic(quote!(#ke - 1), format!("{} - 1", k.text));
+    let e = d.mul(&km1).expr;
+    Size::symbolic(quote!(#e / 2), format!("{} * ({} - 1) / 2", d.text, k.text))
 }

@@ -54,7 +54,10 @@ fn act_step(a: Act, span: Span) -> TokenStream {
 pub fn cast(from: &Shape, to: &Shape, span: Span) -> TokenStream {
     let (f, t) = (from.sample_ty(), to.sample_ty());
     // Every token at the layer, or rustc blames the whole macro call.
-    respan(quote!(let x = <#f as ::typenet::__private::SameShape<#t>>::cast::<__B, __E, __D, __T>(x);), span)
+    respan(
+        quote!(let x = <#f as ::typenet::__private::SameShape<#t>>::cast::<__B, __E, __D, __T>(x);),
+        span,
+    )
 }
 
 fn respan(ts: TokenStream, span: Span) -> TokenStream {
@@ -76,7 +79,13 @@ fn respan(ts: TokenStream, span: Span) -> TokenStream {
 fn params(op: &Op) -> (Size, Size) {
     let zero = Size::lit(0);
     match op {
-        Op::Conv { cin, filters, k, bias, .. } => {
+        Op::Conv {
+            cin,
+            filters,
+            k,
+            bias,
+            ..
+        } => {
             let w = k.mul(k).mul(cin).mul(filters);
             let n = if *bias { w.add(filters) } else { w };
             (n.clone(), n)
@@ -88,17 +97,34 @@ fn params(op: &Op) -> (Size, Size) {
         }
         Op::BatchNorm2D(c) | Op::BatchNorm1D(c) => (c.mul(&Size::lit(4)), c.mul(&Size::lit(2))),
         Op::LayerNorm(n) => (n.mul(&Size::lit(2)), n.mul(&Size::lit(2))),
-        Op::Residual(plan) => plan.layers.iter().map(|l| params(&l.op)).fold((zero.clone(), zero), |(a, b), (c, d)| (a.add(&c), b.add(&d))),
+        Op::Residual(plan) => plan
+            .layers
+            .iter()
+            .map(|l| params(&l.op))
+            .fold((zero.clone(), zero), |(a, b), (c, d)| {
+                (a.add(&c), b.add(&d))
+            }),
         Op::Nested(path) => (
-            Size::symbolic(quote!(<#path as ::typenet::NetworkSpec>::PARAMS), String::new()),
-            Size::symbolic(quote!(<#path as ::typenet::NetworkSpec>::TRAINABLE_PARAMS), String::new()),
+            Size::symbolic(
+                quote!(<#path as ::typenet::NetworkSpec>::PARAMS),
+                String::new(),
+            ),
+            Size::symbolic(
+                quote!(<#path as ::typenet::NetworkSpec>::TRAINABLE_PARAMS),
+                String::new(),
+            ),
         ),
         _ => (zero.clone(), zero),
     }
 }
 
 pub fn total_params(plan: &Plan) -> (Size, Size) {
-    plan.layers.iter().map(|l| params(&l.op)).fold((Size::lit(0), Size::lit(0)), |(a, b), (c, d)| (a.add(&c), b.add(&d)))
+    plan.layers
+        .iter()
+        .map(|l| params(&l.op))
+        .fold((Size::lit(0), Size::lit(0)), |(a, b), (c, d)| {
+            (a.add(&c), b.add(&d))
+        })
 }
 
 /// Summary rows of a layer list, inner `Residual` layers prefixed by its field name.
@@ -148,7 +174,10 @@ fn tuple_tree(items: Vec<(TokenStream, TokenStream)>) -> (TokenStream, TokenStre
 
 impl<'a> Expander<'a> {
     pub fn new(decl: &'a Decl) -> Self {
-        Expander { decl, structs: Vec::new() }
+        Expander {
+            decl,
+            structs: Vec::new(),
+        }
     }
 
     /// Field declarations of a layer list; pushes `Residual` inner structs.
@@ -158,24 +187,61 @@ impl<'a> Expander<'a> {
         for l in &plan.layers {
             let span = l.span;
             let (ty, init) = match &l.op {
-                Op::Conv { cin, filters, k, s, p, d, bias, .. } => {
-                    let (c, f, k, s, p, d) = (cin.arg(), filters.arg(), k.arg(), s.arg(), p.arg(), d.arg());
-                    (quote_spanned!(span=> ::typenet::layers::Conv2D<#c, #f, #k, #s, #p, #d, #bias, __E, __D>), FieldInit::Visit)
+                Op::Conv {
+                    cin,
+                    filters,
+                    k,
+                    s,
+                    p,
+                    d,
+                    bias,
+                    ..
+                } => {
+                    let (c, f, k, s, p, d) =
+                        (cin.arg(), filters.arg(), k.arg(), s.arg(), p.arg(), d.arg());
+                    (
+                        quote_spanned!(span=> ::typenet::layers::Conv2D<#c, #f, #k, #s, #p, #d, #bias, __E, __D>),
+                        FieldInit::Visit,
+                    )
                 }
                 Op::Pool { max, k, s, p } => {
                     let (k, s, p) = (k.arg(), s.arg(), p.arg());
-                    let t = if *max { quote!(MaxPool2D) } else { quote!(AvgPool2D) };
-                    (quote_spanned!(span=> ::typenet::layers::#t<#k, #s, #p>), FieldInit::Value(quote!(::core::default::Default::default())))
+                    let t = if *max {
+                        quote!(MaxPool2D)
+                    } else {
+                        quote!(AvgPool2D)
+                    };
+                    (
+                        quote_spanned!(span=> ::typenet::layers::#t<#k, #s, #p>),
+                        FieldInit::Value(quote!(::core::default::Default::default())),
+                    )
                 }
                 Op::GlobalPool { max } => {
-                    let t = if *max { quote!(MaxPoolGlobal) } else { quote!(AvgPoolGlobal) };
-                    (quote!(#dfdx::nn::modules::#t), FieldInit::Value(quote!(#dfdx::nn::modules::#t)))
+                    let t = if *max {
+                        quote!(MaxPoolGlobal)
+                    } else {
+                        quote!(AvgPoolGlobal)
+                    };
+                    (
+                        quote!(#dfdx::nn::modules::#t),
+                        FieldInit::Value(quote!(#dfdx::nn::modules::#t)),
+                    )
                 }
-                Op::Flatten => (quote!(::typenet::layers::Flatten), FieldInit::Value(quote!(::typenet::layers::Flatten))),
+                Op::Flatten => (
+                    quote!(::typenet::layers::Flatten),
+                    FieldInit::Value(quote!(::typenet::layers::Flatten)),
+                ),
                 Op::Dense { inp, units, bias } => {
                     let (i, o) = (inp.arg(), units.arg());
-                    let t = if *bias { quote!(Linear) } else { quote!(UnbiasedLinear) };
-                    (quote_spanned!(span=> #dfdx::nn::modules::#t<#i, #o, __E, __D>), FieldInit::Visit)
+                    let t = if *bias {
+                        quote!(Linear)
+                    } else {
+                        quote!(UnbiasedLinear)
+                    };
+                    (
+                        quote_spanned!(span=> #dfdx::nn::modules::#t<#i, #o, __E, __D>),
+                        FieldInit::Visit,
+                    )
                 }
                 Op::Act { act, .. } => {
                     let u = act_unit(*act);
@@ -191,22 +257,45 @@ impl<'a> Expander<'a> {
                 ),
                 Op::BatchNorm2D(c) => {
                     let c = c.arg();
-                    (quote_spanned!(span=> #dfdx::nn::modules::BatchNorm2D<#c, __E, __D>), FieldInit::Visit)
+                    (
+                        quote_spanned!(span=> #dfdx::nn::modules::BatchNorm2D<#c, __E, __D>),
+                        FieldInit::Visit,
+                    )
                 }
                 Op::BatchNorm1D(c) => {
                     let c = c.arg();
-                    (quote_spanned!(span=> #dfdx::nn::modules::BatchNorm1D<#c, __E, __D>), FieldInit::Visit)
+                    (
+                        quote_spanned!(span=> #dfdx::nn::modules::BatchNorm1D<#c, __E, __D>),
+                        FieldInit::Visit,
+                    )
                 }
                 Op::LayerNorm(n) => {
                     let n = n.arg();
-                    (quote_spanned!(span=> #dfdx::nn::modules::LayerNorm1D<#n, __E, __D>), FieldInit::Visit)
+                    (
+                        quote_spanned!(span=> #dfdx::nn::modules::LayerNorm1D<#n, __E, __D>),
+                        FieldInit::Visit,
+                    )
                 }
                 Op::Residual(inner) => {
-                    let idx = l.field.to_string().rsplit('_').next().unwrap_or("0").to_string();
-                    let name = format_ident!("{}Residual{}", struct_name.to_string().trim_end_matches("Module"), idx);
+                    let idx = l
+                        .field
+                        .to_string()
+                        .rsplit('_')
+                        .next()
+                        .unwrap_or("0")
+                        .to_string();
+                    let name = format_ident!(
+                        "{}Residual{}",
+                        struct_name.to_string().trim_end_matches("Module"),
+                        idx
+                    );
                     let fields = self.fields(inner, &name);
                     let doc = format!("The layers inside `{}` of [`{}`].", l.field, self.decl.name);
-                    self.structs.push(Struct { name: name.clone(), doc, plan_fields: fields });
+                    self.structs.push(Struct {
+                        name: name.clone(),
+                        doc,
+                        plan_fields: fields,
+                    });
                     (quote!(#name<__E, __D>), FieldInit::Visit)
                 }
                 Op::Nested(path) => (
@@ -220,7 +309,13 @@ impl<'a> Expander<'a> {
     }
 
     /// The forward statements of a layer list; `acc` reaches the struct holding its fields.
-    fn steps(plan: &Plan, input: &Shape, acc: &TokenStream, train: bool, skip_final_softmax: bool) -> TokenStream {
+    fn steps(
+        plan: &Plan,
+        input: &Shape,
+        acc: &TokenStream,
+        train: bool,
+        skip_final_softmax: bool,
+    ) -> TokenStream {
         let dfdx = dfdx();
         let mut cur = input.clone();
         let mut out = TokenStream::new();
@@ -233,7 +328,8 @@ impl<'a> Expander<'a> {
                 cur = to.clone();
             }
             let out_ty = l.output.tensor_ty();
-            let realize = quote_spanned!(span=> let x: #out_ty = ::typenet::__private::realize(x)?;);
+            let realize =
+                quote_spanned!(span=> let x: #out_ty = ::typenet::__private::realize(x)?;);
             let last_softmax = skip_final_softmax && i + 1 == n;
             let step = match &l.op {
                 Op::Conv { fuse_relu, .. } => {
@@ -244,12 +340,19 @@ impl<'a> Expander<'a> {
                     };
                     quote_spanned!(span=> let x = #call; #realize)
                 }
-                Op::Pool { .. } => quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?; #realize),
-                Op::GlobalPool { .. } | Op::LayerNorm(_) | Op::Dense { .. } | Op::LeakyReLU { .. } => {
+                Op::Pool { .. } => {
+                    quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?; #realize)
+                }
+                Op::GlobalPool { .. }
+                | Op::LayerNorm(_)
+                | Op::Dense { .. }
+                | Op::LeakyReLU { .. } => {
                     quote_spanned!(span=> let x: #out_ty = #dfdx::nn::Module::try_forward(&#acc.#f, x)?;)
                 }
                 Op::Flatten => match &cur {
-                    Shape::Image(..) => quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?; #realize),
+                    Shape::Image(..) => {
+                        quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?; #realize)
+                    }
                     Shape::Flat(_) => quote!(),
                     Shape::Opaque { ty, .. } => quote_spanned! {span=>
                         let b = <#ty as ::typenet::SampleShape>::batch_of::<__B>(#dfdx::shapes::HasShape::shape(&x));
@@ -283,7 +386,11 @@ impl<'a> Expander<'a> {
                 Op::Residual(inner) => {
                     let inner_acc = quote!(#acc.#f);
                     let body = Self::steps(inner, &cur, &inner_acc, train, false);
-                    let back = if inner.output.same_as(&cur) == Some(true) { quote!() } else { cast(&inner.output, &cur, span) };
+                    let back = if inner.output.same_as(&cur) == Some(true) {
+                        quote!()
+                    } else {
+                        cast(&inner.output, &cur, span)
+                    };
                     quote_spanned! {span=>
                         let x = {
                             let input = x;
@@ -295,7 +402,11 @@ impl<'a> Expander<'a> {
                     }
                 }
                 Op::Nested(path) => {
-                    let to = Shape::Opaque { ty: quote!(<#path as ::typenet::NetworkSpec>::Input), dims: quote!(), name: String::new() };
+                    let to = Shape::Opaque {
+                        ty: quote!(<#path as ::typenet::NetworkSpec>::Input),
+                        dims: quote!(),
+                        name: String::new(),
+                    };
                     let c = cast(&cur, &to, span);
                     let call = if train {
                         quote_spanned!(span=> ::typenet::Network::<__E, __D>::try_forward_batch_mut(&mut #acc.#f, x)?)
@@ -307,8 +418,15 @@ impl<'a> Expander<'a> {
             };
             out.extend(step);
             if let Some(a) = l.act {
-                let fused = matches!(l.op, Op::Conv { fuse_relu: true, .. }) && a == Act::ReLU;
-                if !fused && !(last_softmax && a == Act::Softmax) {
+                let fused = matches!(
+                    l.op,
+                    Op::Conv {
+                        fuse_relu: true,
+                        ..
+                    }
+                ) && a == Act::ReLU;
+                let final_softmax = last_softmax && a == Act::Softmax;
+                if !fused && !final_softmax {
                     out.extend(act_step(a, span));
                 }
             }
@@ -330,7 +448,10 @@ impl<'a> Expander<'a> {
             .filter(|(_, _, i)| matches!(i, FieldInit::Visit))
             .map(|(f, _, _)| {
                 let n = f.to_string();
-                (quote!(Self::module(#n, |s| &s.#f, |s| &mut s.#f)), quote!(#f))
+                (
+                    quote!(Self::module(#n, |s| &s.#f, |s| &mut s.#f)),
+                    quote!(#f),
+                )
             })
             .collect();
         let (fields, pat) = tuple_tree(visited);
@@ -342,6 +463,7 @@ impl<'a> Expander<'a> {
         quote! {
             #[doc = #doc]
             #[derive(Clone)]
+            #[allow(dead_code)]
             #vis struct #name<__E: #dfdx::shapes::Dtype = f32, __D: #dfdx::tensor::Storage<__E> = #dfdx::tensor::AutoDevice> {
                 #(#decls,)*
                 #[doc(hidden)]
@@ -365,7 +487,13 @@ impl<'a> Expander<'a> {
         }
     }
 
-    pub fn expand(mut self, input: &Shape, plan: &Plan, output: &Shape, checks: &[ConstCheck]) -> TokenStream {
+    pub fn expand(
+        mut self,
+        input: &Shape,
+        plan: &Plan,
+        output: &Shape,
+        checks: &[ConstCheck],
+    ) -> TokenStream {
         let dfdx = dfdx();
         let decl = self.decl;
         let (attrs, vis, name) = (&decl.attrs, &decl.vis, &decl.name);
@@ -381,17 +509,33 @@ impl<'a> Expander<'a> {
             items.extend(self.struct_items(s, &[]));
         }
 
-        let ends_softmax = plan.layers.last().is_some_and(|l| matches!(l.op, Op::Act { act: Act::Softmax, .. }) || l.act == Some(Act::Softmax));
+        let ends_softmax = plan.layers.last().is_some_and(|l| {
+            matches!(
+                l.op,
+                Op::Act {
+                    act: Act::Softmax,
+                    ..
+                }
+            ) || l.act == Some(Act::Softmax)
+        });
         let acc = quote!(self);
         let mut logits = Self::steps(plan, input, &acc, false, ends_softmax);
         let mut logits_mut = Self::steps(plan, input, &acc, true, ends_softmax);
         if plan.output.same_as(output) != Some(true) {
-            let span = decl.output.as_ref().and_then(|o| o.dims.first()).map_or(name.span(), |d| syn::spanned::Spanned::span(d));
+            let span = decl
+                .output
+                .as_ref()
+                .and_then(|o| o.dims.first())
+                .map_or(name.span(), syn::spanned::Spanned::span);
             let c = cast(&plan.output, output, span);
             logits.extend(c.clone());
             logits_mut.extend(c);
         }
-        let final_softmax = if ends_softmax { act_step(Act::Softmax, Span::call_site()) } else { quote!() };
+        let final_softmax = if ends_softmax {
+            act_step(Act::Softmax, Span::call_site())
+        } else {
+            quote!()
+        };
 
         let (in_s, out_s) = (input.sample_ty(), output.sample_ty());
         let (in_t, out_t) = (input.tensor_ty(), output.tensor_ty());
@@ -416,6 +560,7 @@ impl<'a> Expander<'a> {
 
             #(#checks)*
 
+            #[allow(dead_code)]
             impl #name {
                 /// One sample's input shape, channels first.
                 pub const INPUT_SHAPE: &'static [usize] = #in_dims;
@@ -459,6 +604,7 @@ impl<'a> Expander<'a> {
 
             #items
 
+            #[allow(dead_code)]
             impl #gens #module<__E, __D> {
                 #[allow(clippy::let_and_return, unused_variables)]
                 fn __logits #fwd_gens (&self, x: #in_t) -> #res<#out_t, __D::Err> {

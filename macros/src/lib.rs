@@ -28,11 +28,20 @@ fn run(decl: &parse::Decl) -> proc_macro2::TokenStream {
     let mut ck = check::Checker::default();
     let input = ck.shape(&decl.input, "INPUT");
     let declared = decl.output.as_ref().map(|o| ck.shape(o, "OUTPUT"));
-    let plan = ck.layers(&decl.layers, input.clone().unwrap_or(shape::Shape::Flat(shape::Size::lit(1))), "the input");
+    let plan = ck.layers(
+        &decl.layers,
+        input
+            .clone()
+            .unwrap_or(shape::Shape::Flat(shape::Size::lit(1))),
+        "the input",
+    );
     let output = match declared {
         Some(Some(d)) => {
             if let (Some(false), Some(o)) = (plan.output.same_as(&d), &decl.output) {
-                let last = decl.layers.last().map_or("the input".to_string(), |l| l.text.clone());
+                let last = decl
+                    .layers
+                    .last()
+                    .map_or("the input".to_string(), |l| l.text.clone());
                 let msg = format!(
                     "OUTPUT is {}, but the layers give {} (after {last})",
                     d.text(),

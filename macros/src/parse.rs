@@ -84,7 +84,14 @@ impl Parse for Decl {
         if !input.is_empty() {
             return Err(input.error("unexpected tokens after the layer list"));
         }
-        Ok(Decl { attrs, vis, name, input: in_shape, output, layers })
+        Ok(Decl {
+            attrs,
+            vis,
+            name,
+            input: in_shape,
+            output,
+            layers,
+        })
     }
 }
 
@@ -101,7 +108,10 @@ impl Parse for ShapeAst {
             let dims: Vec<Expr> = dims.into_iter().collect();
             let tokens = proc_macro2::TokenTree::Group(group).into();
             if dims.is_empty() {
-                return Err(syn::Error::new_spanned(&tokens, "a shape needs at least one size"));
+                return Err(syn::Error::new_spanned(
+                    &tokens,
+                    "a shape needs at least one size",
+                ));
             }
             Ok(ShapeAst { dims, tokens })
         } else {
@@ -112,7 +122,10 @@ impl Parse for ShapeAst {
                 Expr::Path(input.parse()?)
             };
             let tokens = quote::quote!(#e);
-            Ok(ShapeAst { dims: vec![e], tokens })
+            Ok(ShapeAst {
+                dims: vec![e],
+                tokens,
+            })
         }
     }
 }
@@ -126,7 +139,9 @@ impl Parse for LayerAst {
         let mut text = path_text(&path);
         if input.peek(syn::token::Paren) || input.peek(syn::token::Brace) {
             let group: proc_macro2::Group = input.parse()?;
-            tokens.extend(std::iter::once(proc_macro2::TokenTree::Group(group.clone())));
+            tokens.extend(std::iter::once(proc_macro2::TokenTree::Group(
+                group.clone(),
+            )));
             if group.delimiter() == Delimiter::Parenthesis {
                 let list = Punctuated::<Arg, Token![,]>::parse_terminated.parse2(group.stream())?;
                 let parts: Vec<String> = list.iter().map(arg_text).collect();
@@ -136,7 +151,13 @@ impl Parse for LayerAst {
                 body = Some(parse_layers.parse2(group.stream())?);
             }
         }
-        Ok(LayerAst { path, args, body, tokens, text })
+        Ok(LayerAst {
+            path,
+            args,
+            body,
+            tokens,
+            text,
+        })
     }
 }
 
@@ -146,15 +167,27 @@ impl Parse for Arg {
             let name: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
             let value: Expr = input.parse()?;
-            return Ok(Arg { name: Some(name), input: None, value });
+            return Ok(Arg {
+                name: Some(name),
+                input: None,
+                value,
+            });
         }
         let first: Expr = input.parse()?;
         if input.peek(Token![=>]) {
             input.parse::<Token![=>]>()?;
             let value: Expr = input.parse()?;
-            return Ok(Arg { name: None, input: Some(first), value });
+            return Ok(Arg {
+                name: None,
+                input: Some(first),
+                value,
+            });
         }
-        Ok(Arg { name: None, input: None, value: first })
+        Ok(Arg {
+            name: None,
+            input: None,
+            value: first,
+        })
     }
 }
 
@@ -166,7 +199,11 @@ pub fn path_text(p: &Path) -> String {
 pub fn expr_text(e: &Expr) -> String {
     match e {
         Expr::Path(p) => path_text(&p.path),
-        Expr::Unary(u) => format!("{}{}", quote::ToTokens::to_token_stream(&u.op), expr_text(&u.expr)),
+        Expr::Unary(u) => format!(
+            "{}{}",
+            quote::ToTokens::to_token_stream(&u.op),
+            expr_text(&u.expr)
+        ),
         Expr::Lit(l) => match &l.lit {
             syn::Lit::Int(i) => i.base10_digits().to_string(),
             syn::Lit::Float(f) => f.base10_digits().to_string(),

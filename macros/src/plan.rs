@@ -46,14 +46,32 @@ pub enum Op {
         bias: bool,
         fuse_relu: bool,
     },
-    Pool { max: bool, k: Size, s: Size, p: Size },
-    GlobalPool { max: bool },
+    Pool {
+        max: bool,
+        k: Size,
+        s: Size,
+        p: Size,
+    },
+    GlobalPool {
+        max: bool,
+    },
     Flatten,
-    Dense { inp: Size, units: Size, bias: bool },
+    Dense {
+        inp: Size,
+        units: Size,
+        bias: bool,
+    },
     /// A stateless activation; `skip` when fused into the `Conv2D` before it.
-    Act { act: Act, skip: bool },
-    LeakyReLU { alpha: TokenStream },
-    Dropout { rate: TokenStream },
+    Act {
+        act: Act,
+        skip: bool,
+    },
+    LeakyReLU {
+        alpha: TokenStream,
+    },
+    Dropout {
+        rate: TokenStream,
+    },
     BatchNorm2D(Size),
     BatchNorm1D(Size),
     LayerNorm(Size),

@@ -15,11 +15,19 @@ pub struct Size {
 impl Size {
     pub fn lit(v: usize) -> Size {
         let l = proc_macro2::Literal::usize_suffixed(v);
-        Size { val: Some(v), expr: quote!(#l), text: v.to_string() }
+        Size {
+            val: Some(v),
+            expr: quote!(#l),
+            text: v.to_string(),
+        }
     }
 
     pub fn symbolic(expr: TokenStream, text: String) -> Size {
-        Size { val: None, expr: quote!((#expr)), text }
+        Size {
+            val: None,
+            expr: quote!((#expr)),
+            text,
+        }
     }
 
     fn bin(a: &Size, b: &Size, op: &str, f: fn(usize, usize) -> Option<usize>) -> Size {
@@ -27,6 +35,14 @@ impl Size {
             if let Some(v) = f(x, y) {
                 return Size::lit(v);
             }
+        }
+        // Identities keep the generated expressions short (and clippy quiet).
+        let unit = if op == "*" { 1 } else { 0 };
+        if a.val == Some(unit) {
+            return b.clone();
+        }
+        if b.val == Some(unit) {
+            return a.clone();
         }
         let (ea, eb) = (&a.expr, &b.expr);
         let e = match op {
@@ -68,7 +84,11 @@ pub enum Shape {
     Flat(Size),
     Image(Size, Size, Size),
     /// The output of a nested network: only its type and dims expression are known.
-    Opaque { ty: TokenStream, dims: TokenStream, name: String },
+    Opaque {
+        ty: TokenStream,
+        dims: TokenStream,
+        name: String,
+    },
 }
 
 impl Shape {
