@@ -10,6 +10,8 @@ pub mod summary;
 pub use backend::{Backend, Element};
 pub use network::{Batch, Network, NetworkSpec, SampleShape};
 pub use summary::{Summary, SummaryRow};
+
+#[doc = include_str!("network_macro.md")]
 pub use typenet_macros::network;
 
 /// What a model file needs: `use typenet::prelude::*;`. Safe beside `use dfdx::prelude::*;`

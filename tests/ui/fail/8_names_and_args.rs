@@ -26,4 +26,12 @@ network! {
     }
 }
 
+network! {
+    pub struct PoolArgs: (4, 8, 8) {
+        MaxPool2D(2, padding = 2),
+        AvgPool2D(3, padding = same),
+        MaxPool2D(2, 3),
+        LeakyReLU(0.1, 0.2),
+    }
+}
 fn main() {}
