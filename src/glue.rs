@@ -13,8 +13,8 @@ use crate::network::SampleShape;
 /// The built module of a `network!` type, for any dtype and storage (the struct field type
 /// of a nested network).
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a layer nor a network declared with `network!`",
-    label = "not a known layer or `network!` type",
+    message = "`{Self}` is not a network declared with `network!`",
+    label = "not a `network!` type",
     note = "the layers are Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, Flatten, Dense, ReLU, Sigmoid, Tanh, GELU, Softmax, LeakyReLU, Dropout, BatchNorm2D, BatchNorm1D, LayerNorm and Residual"
 )]
 pub trait ModuleOf<E: Dtype, D: Storage<E>> {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{Expr, Lit};
 
 use crate::formula::out_size;
@@ -295,8 +295,20 @@ impl Checker {
                 } else if spec.positional.is_empty() {
                     format!("{kind} takes no positional arguments")
                 } else {
+                    let named = if spec.named.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; name the others: {}",
+                            spec.named
+                                .iter()
+                                .map(|n| format!("{n} = ..."))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
                     format!(
-                        "{kind} takes {} positional argument{}: {usage}",
+                        "{kind} takes {} positional argument{}: {usage}{named}",
                         spec.positional.len(),
                         if spec.positional.len() == 1 { "" } else { "s" }
                     )
@@ -599,9 +611,11 @@ impl Checker {
             .map(|s| s.ident.to_string())
             .unwrap_or_default();
         let field = Self::field(&crate::names::snake(&last), i, layer.span());
+        // Spanned at the layer: a type that is no network is reported there (once).
+        let span = layer.span();
         let output = Shape::Opaque {
-            ty: quote!(<#path as ::typenet::NetworkSpec>::Output),
-            dims: quote!(<#path as ::typenet::NetworkSpec>::OUTPUT_SHAPE),
+            ty: quote_spanned!(span=> <#path as ::typenet::NetworkSpec>::Output),
+            dims: quote_spanned!(span=> <#path as ::typenet::NetworkSpec>::OUTPUT_SHAPE),
             name: name.clone(),
         };
         st.set(output.clone(), layer);

@@ -60,6 +60,12 @@ pub fn cast(from: &Shape, to: &Shape, span: Span) -> TokenStream {
     )
 }
 
+/// Whether the token was written by the user (a constant's or a network's name): it keeps
+/// its own span, so an error about it is reported there once.
+fn from_user(t: &TokenTree) -> bool {
+    matches!(t, TokenTree::Ident(_)) && t.span().source_text().is_some_and(|s| s == t.to_string())
+}
+
 fn respan(ts: TokenStream, span: Span) -> TokenStream {
     ts.into_iter()
         .map(|mut t| {
@@ -67,7 +73,7 @@ fn respan(ts: TokenStream, span: Span) -> TokenStream {
                 let mut ng = Group::new(g.delimiter(), respan(g.stream(), span));
                 ng.set_span(span);
                 t = TokenTree::Group(ng);
-            } else {
+            } else if !from_user(&t) {
                 t.set_span(span);
             }
             t
@@ -104,16 +110,15 @@ fn params(op: &Op) -> (Size, Size) {
             .fold((zero.clone(), zero), |(a, b), (c, d)| {
                 (a.add(&c), b.add(&d))
             }),
-        Op::Nested(path) => (
-            Size::symbolic(
-                quote!(<#path as ::typenet::NetworkSpec>::PARAMS),
-                String::new(),
-            ),
-            Size::symbolic(
-                quote!(<#path as ::typenet::NetworkSpec>::TRAINABLE_PARAMS),
-                String::new(),
-            ),
-        ),
+        Op::Nested(path) => {
+            let span = syn::spanned::Spanned::span(path);
+            let p = quote_spanned!(span=> <#path as ::typenet::NetworkSpec>::PARAMS);
+            let t = quote_spanned!(span=> <#path as ::typenet::NetworkSpec>::TRAINABLE_PARAMS);
+            (
+                Size::symbolic(p, String::new()),
+                Size::symbolic(t, String::new()),
+            )
+        }
         _ => (zero.clone(), zero),
     }
 }
@@ -286,7 +291,10 @@ impl<'a> Expander<'a> {
                         .to_string();
                     let name = format_ident!(
                         "{}Residual{}",
-                        struct_name.to_string().trim_end_matches("Module"),
+                        {
+                            let s = struct_name.to_string();
+                            s.strip_suffix("Module").map(str::to_string).unwrap_or(s)
+                        },
                         idx
                     );
                     let fields = self.fields(inner, &name);
@@ -403,7 +411,7 @@ impl<'a> Expander<'a> {
                 }
                 Op::Nested(path) => {
                     let to = Shape::Opaque {
-                        ty: quote!(<#path as ::typenet::NetworkSpec>::Input),
+                        ty: quote_spanned!(span=> <#path as ::typenet::NetworkSpec>::Input),
                         dims: quote!(),
                         name: String::new(),
                     };

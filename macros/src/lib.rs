@@ -56,11 +56,30 @@ fn run(decl: &parse::Decl) -> proc_macro2::TokenStream {
     };
     let errors = std::mem::take(&mut ck.errors);
     if let (Some(input), Some(output), true) = (input, output, errors.is_empty()) {
-        return expand::Expander::new(decl).expand(&input, &plan, &output, &ck.checks);
+        let code = expand::Expander::new(decl).expand(&input, &plan, &output, &ck.checks);
+        return quiet(code);
     }
     let mut all = proc_macro2::TokenStream::new();
     for e in errors {
         e.to_compile_error().to_tokens(&mut all);
     }
     expand::stub(decl, all)
+}
+
+/// Generated code carries the user's spans (so errors point at layers), which also exposes it
+/// to lints about its own style: silence those on every generated item.
+fn quiet(code: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let Ok(mut file) = syn::parse2::<syn::File>(code.clone()) else {
+        return code;
+    };
+    for item in &mut file.items {
+        let attr: syn::Attribute = syn::parse_quote!(#[allow(unused_parens, clippy::all)]);
+        match item {
+            syn::Item::Struct(i) => i.attrs.push(attr),
+            syn::Item::Impl(i) => i.attrs.push(attr),
+            syn::Item::Const(i) => i.attrs.push(attr),
+            _ => {}
+        }
+    }
+    file.into_token_stream()
 }
