@@ -326,3 +326,73 @@ fn usize_batch_and_sgd() {
     opt.update(&mut m, &grads).unwrap();
     m.zero_grads(&mut grads);
 }
+
+#[test]
+fn summary_text() {
+    let text = MnistCnn::summary().to_string();
+    assert!(text.starts_with("Model: \"MnistCnn\""), "{text}");
+    for line in [
+        "conv2d_0 (Conv2D)",
+        "(None, 32, 26, 26)",
+        "max_pool2d_2 (MaxPool2D)",
+        "(None, 5408)",
+        "692,352",
+        "softmax_7 (Softmax)",
+        " Total params: 693,962",
+        " Trainable params: 693,962",
+        " Non-trainable params: 0",
+    ] {
+        assert!(text.contains(line), "{line:?} not in\n{text}");
+    }
+    let s = AllLayers::summary().to_string();
+    assert!(s.contains(" Non-trainable params: 80"), "{s}");
+}
+
+network! {
+    struct ConvRelu: (2, 7, 7) { Conv2D(3, 3), ReLU }
+}
+network! {
+    struct ConvAct: (2, 7, 7) { Conv2D(3, 3, activation = relu) }
+}
+network! {
+    struct ConvOnly: (2, 7, 7) { Conv2D(3, 3) }
+}
+
+#[test]
+fn fused_conv_relu_is_relu_of_conv() {
+    let dev = Cpu::default();
+    let plain = dev.build_module::<ConvOnly, f32>();
+    let mut fused = dev.build_module::<ConvRelu, f32>();
+    let mut act = dev.build_module::<ConvAct, f32>();
+    fused.conv2d_0 = plain.conv2d_0.clone();
+    act.conv2d_0 = plain.conv2d_0.clone();
+    let x = dev.sample_normal::<Rank4<2, 2, 7, 7>>();
+    let want = plain.forward(x.clone()).relu().array();
+    assert_eq!(fused.forward(x.clone()).array(), want);
+    assert_eq!(act.forward(x).array(), want);
+}
+
+network! {
+    struct Regularised: 8 -> 8 { BatchNorm1D, Dropout(0.5) }
+}
+network! {
+    struct OuterReg: 8 -> 8 { Regularised }
+}
+
+#[test]
+fn training_mode_only_in_forward_mut() {
+    let dev = Cpu::default();
+    let mut m = dev.build_module::<OuterReg, f32>();
+    let x = dev.sample_normal::<Rank2<16, 8>>() * 3.0 + 1.0;
+    let a = m.forward(x.clone()).array();
+    let b = m.forward(x.clone()).array();
+    assert_eq!(a, b, "inference is deterministic");
+    let mean0 = m.regularised_0.batch_norm1d_0.running_mean.array();
+    let y = m.forward_mut(x.clone()).array();
+    let zeros = y.iter().flatten().filter(|v| **v == 0.0).count();
+    assert!(zeros > 16, "dropout is active in forward_mut: {zeros} zeros");
+    let mean1 = m.regularised_0.batch_norm1d_0.running_mean.array();
+    assert_ne!(mean0, mean1, "batch-norm running stats update in training, through the nested network");
+    let _ = m.forward(x);
+    assert_eq!(m.regularised_0.batch_norm1d_0.running_mean.array(), mean1);
+}
