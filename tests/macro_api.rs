@@ -390,9 +390,15 @@ fn training_mode_only_in_forward_mut() {
     let mean0 = m.regularised_0.batch_norm1d_0.running_mean.array();
     let y = m.forward_mut(x.clone()).array();
     let zeros = y.iter().flatten().filter(|v| **v == 0.0).count();
-    assert!(zeros > 16, "dropout is active in forward_mut: {zeros} zeros");
+    assert!(
+        zeros > 16,
+        "dropout is active in forward_mut: {zeros} zeros"
+    );
     let mean1 = m.regularised_0.batch_norm1d_0.running_mean.array();
-    assert_ne!(mean0, mean1, "batch-norm running stats update in training, through the nested network");
+    assert_ne!(
+        mean0, mean1,
+        "batch-norm running stats update in training, through the nested network"
+    );
     let _ = m.forward(x);
     assert_eq!(m.regularised_0.batch_norm1d_0.running_mean.array(), mean1);
 }

@@ -701,14 +701,31 @@ impl<'a> Expander<'a> {
     }
 }
 
-/// What a declaration with errors expands to: the errors, and the builder type so uses of
-/// it do not add errors of their own.
+/// What a declaration with errors expands to: the errors, and the names it declares (with
+/// empty values), so code using them does not add errors of its own.
 pub fn stub(decl: &Decl, errors: TokenStream) -> TokenStream {
     let (attrs, vis, name) = (&decl.attrs, &decl.vis, &decl.name);
+    let module = format_ident!("{}Module", name);
+    let dfdx = dfdx();
+    let name_str = name.to_string();
     quote! {
         #errors
         #(#attrs)*
         #[derive(Debug, Clone, Copy, Default)]
         #vis struct #name;
+
+        #[allow(dead_code)]
+        impl #name {
+            pub const INPUT_SHAPE: &'static [usize] = &[];
+            pub const OUTPUT_SHAPE: &'static [usize] = &[];
+            pub const PARAMS: usize = 0;
+            pub const TRAINABLE_PARAMS: usize = 0;
+            pub fn summary() -> ::typenet::Summary {
+                ::typenet::Summary { name: ::std::string::String::from(#name_str), input_shape: ::std::vec::Vec::new(), rows: ::std::vec::Vec::new() }
+            }
+        }
+
+        #[allow(dead_code)]
+        #vis struct #module<__E: #dfdx::shapes::Dtype = f32, __D: #dfdx::tensor::Storage<__E> = #dfdx::tensor::AutoDevice>(::core::marker::PhantomData<(__E, __D)>);
     }
 }
