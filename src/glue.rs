@@ -260,3 +260,70 @@ pub fn batch_norm1d_train<B: Dim, const C: usize, E: Dtype, D: Device<E>, T: Tap
         ),
     )
 }
+
+/// Where a check on sizes hangs: see [`flat_cast`] and [`image_cast`].
+pub struct Sizes;
+
+/// Two flat shapes are equal.
+#[diagnostic::on_unimplemented(
+    message = "shape mismatch: expected ({A}), found ({B})",
+    label = "expects ({A}), gets ({B})"
+)]
+pub trait FlatIs<const A: usize, const B: usize> {}
+impl<const N: usize> FlatIs<N, N> for Sizes {}
+
+/// Two image shapes are equal.
+#[diagnostic::on_unimplemented(
+    message = "shape mismatch: expected ({C}, {H}, {W}), found ({C2}, {H2}, {W2})",
+    label = "expects ({C}, {H}, {W}), gets ({C2}, {H2}, {W2})"
+)]
+pub trait ImageIs<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const C2: usize,
+    const H2: usize,
+    const W2: usize,
+>
+{
+}
+impl<const C: usize, const H: usize, const W: usize> ImageIs<C, H, W, C, H, W> for Sizes {}
+
+/// `(B, Const<N>)` as `(B, Const<A>)`, where a bound proves `A == N` at compile time (sizes
+/// from constants), with the sizes in the error.
+pub fn flat_cast<
+    const A: usize,
+    const N: usize,
+    B: Dim,
+    E: crate::Element,
+    D: crate::Backend<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<N>), E, D, T>,
+) -> Result<Tensor<(B, Const<A>), E, D, T>, D::Err>
+where
+    Sizes: FlatIs<A, N>,
+{
+    crate::backend::realize(x)
+}
+
+/// The image version of [`flat_cast`].
+pub fn image_cast<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const C2: usize,
+    const H2: usize,
+    const W2: usize,
+    B: Dim,
+    E: crate::Element,
+    D: crate::Backend<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C2>, Const<H2>, Const<W2>), E, D, T>,
+) -> Result<Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>, D::Err>
+where
+    Sizes: ImageIs<C, H, W, C2, H2, W2>,
+{
+    crate::backend::realize(x)
+}

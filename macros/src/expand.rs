@@ -52,12 +52,22 @@ fn act_step(a: Act, span: Span) -> TokenStream {
 
 /// `let x = <From as SameShape<To>>::cast(x);`, spanned where a mismatch should point.
 pub fn cast(from: &Shape, to: &Shape, span: Span) -> TokenStream {
-    let (f, t) = (from.sample_ty(), to.sample_ty());
     // Every token at the layer, or rustc blames the whole macro call.
-    respan(
-        quote!(let x = <#f as ::typenet::__private::SameShape<#t>>::cast::<__B, __E, __D, __T>(x);),
-        span,
-    )
+    let stmt = match (from, to) {
+        (Shape::Flat(b), Shape::Flat(a)) => {
+            let (a, b) = (a.arg(), b.arg());
+            quote!(let x = ::typenet::__private::flat_cast::<#a, #b, __B, __E, __D, __T>(x)?;)
+        }
+        (Shape::Image(c2, h2, w2), Shape::Image(c, h, w)) => {
+            let d = [c, h, w, c2, h2, w2].map(|s| s.arg());
+            quote!(let x = ::typenet::__private::image_cast::<#(#d,)* __B, __E, __D, __T>(x)?;)
+        }
+        _ => {
+            let (f, t) = (from.sample_ty(), to.sample_ty());
+            quote!(let x = <#f as ::typenet::__private::SameShape<#t>>::cast::<__B, __E, __D, __T>(x);)
+        }
+    };
+    respan(stmt, span)
 }
 
 /// Whether the token was written by the user (a constant's or a network's name): it keeps

@@ -18,4 +18,20 @@ network! {
     }
 }
 
+const CLASSES: usize = 10;
+const WIDTH: usize = 8;
+
+network! {
+    pub struct ConstOutput: (1, 4, 4) -> (CLASSES) {
+        Flatten,
+        Dense(12),
+    }
+}
+
+network! {
+    pub struct ConstResidual: (WIDTH, 6, 6) {
+        Residual { Conv2D(WIDTH, 3) },
+    }
+}
+
 fn main() {}
