@@ -43,3 +43,26 @@ pub fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_case() {
+        assert_eq!(snake("Conv2D"), "conv2d");
+        assert_eq!(snake("MaxPool2D"), "max_pool2d");
+        assert_eq!(snake("GELU"), "gelu");
+        assert_eq!(snake("MnistCnn"), "mnist_cnn");
+        assert_eq!(snake("HTTPBlock"), "http_block");
+    }
+
+    #[test]
+    fn suggestions() {
+        let known = ["Dense", "ReLU", "MaxPool2D", "Flatten"];
+        assert_eq!(closest("Dens", &known), Some("Dense"));
+        assert_eq!(closest("Relu", &known), Some("ReLU"));
+        assert_eq!(closest("MaxPol2D", &known), Some("MaxPool2D"));
+        assert_eq!(closest("Encoder", &known), None);
+    }
+}

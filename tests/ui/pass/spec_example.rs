@@ -16,6 +16,15 @@ network! {
     }
 }
 
+// Every name of typenet's prelude, used beside dfdx's: no ambiguity.
+fn _names<E: Element, D: Backend<E>, N: NetworkSpec>(_: &N::Module<E, D>) -> Summary
+where
+    N::Input: SampleShape,
+    N::Module<E, D>: Network<E, D>,
+{
+    N::summary()
+}
+
 fn main() {
     let dev = AutoDevice::default();
     let m = dev.build_module::<MnistCnn, f32>();
