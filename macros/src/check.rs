@@ -36,6 +36,26 @@ pub const KINDS: &[(&str, &str)] = &[
     ("Residual", "residual"),
 ];
 
+/// Other names for layers: dfdx's module names and Keras's.
+const ALIASES: &[(&str, &str)] = &[
+    ("Linear", "Dense"),
+    ("UnbiasedLinear", "Dense(units, bias = false)"),
+    ("Flatten2D", "Flatten"),
+    ("AvgPoolGlobal", "GlobalAvgPool2D"),
+    ("MaxPoolGlobal", "GlobalMaxPool2D"),
+    ("GlobalAveragePooling2D", "GlobalAvgPool2D"),
+    ("GlobalMaxPooling2D", "GlobalMaxPool2D"),
+    ("MaxPooling2D", "MaxPool2D"),
+    ("AveragePooling2D", "AvgPool2D"),
+    ("FastGeLU", "GELU"),
+    ("AccurateGeLU", "GELU"),
+    ("LayerNorm1D", "LayerNorm"),
+    ("LayerNormalization", "LayerNorm"),
+    ("BatchNormalization", "BatchNorm2D` or `BatchNorm1D"),
+    ("BatchNorm", "BatchNorm2D` or `BatchNorm1D"),
+    ("Activation", "ReLU"),
+];
+
 const ACTS: &[&str] = &["relu", "sigmoid", "tanh", "gelu", "softmax"];
 
 #[derive(Default)]
@@ -436,7 +456,12 @@ impl Checker {
         };
         let kinds: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
         let Some(&(kind, stem)) = KINDS.iter().find(|k| k.0 == name) else {
-            let guess = closest(&name, &kinds);
+            // Names from dfdx and Keras a user may reach for (some are types in scope).
+            let alias = ALIASES
+                .iter()
+                .find(|a| a.0.eq_ignore_ascii_case(&name))
+                .map(|a| a.1);
+            let guess = alias.or_else(|| closest(&name, &kinds));
             if layer.args.is_none() && layer.body.is_none() && guess.is_none() {
                 return self.nested(layer, i, st);
             }

@@ -34,4 +34,13 @@ network! {
         LeakyReLU(0.1, 0.2),
     }
 }
+// dfdx's and Keras's names for layers point to ours.
+network! {
+    pub struct DfdxNames: (4, 8, 8) {
+        BatchNormalization,
+        AvgPoolGlobal,
+        Linear(10),
+    }
+}
+
 fn main() {}
