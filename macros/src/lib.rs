@@ -3,9 +3,11 @@
 //! `parse` reads the declaration, `check` infers every shape and collects every error,
 //! `expand` writes the code.
 
+mod args;
 mod check;
 mod expand;
 mod formula;
+mod forward;
 mod names;
 mod parse;
 mod plan;
