@@ -159,6 +159,7 @@ impl Checker {
         Plan {
             layers: out,
             output: st.shape,
+            poisoned: st.poisoned,
         }
     }
 

@@ -39,7 +39,8 @@ fn run(decl: &parse::Decl) -> proc_macro2::TokenStream {
     );
     let output = match declared {
         Some(Some(d)) => {
-            if let (Some(false), Some(o)) = (plan.output.same_as(&d), &decl.output) {
+            let differs = plan.output.same_as(&d) == Some(false) && !plan.poisoned;
+            if let (true, Some(o)) = (differs, &decl.output) {
                 let last = decl
                     .layers
                     .last()

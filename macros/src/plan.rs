@@ -9,6 +9,8 @@ use crate::shape::{Shape, Size};
 pub struct Plan {
     pub layers: Vec<Planned>,
     pub output: Shape,
+    /// An error left the output shape unknown: checks against it would only cascade.
+    pub poisoned: bool,
 }
 
 pub struct Planned {

@@ -33,4 +33,11 @@ network! {
     }
 }
 
+// One mistake, one error: OUTPUT is not compared with a shape the mistake left unknown.
+network! {
+    pub struct NoCascade: (64) -> (10) {
+        Conv2D(8, 3),
+    }
+}
+
 fn main() {}
