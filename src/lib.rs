@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod data;
+mod glue;
 pub mod layers;
 pub mod network;
 pub mod ops;
@@ -13,6 +14,8 @@ pub mod weights;
 pub use backend::{Backend, Element};
 pub use network::{Batch, Network, NetworkSpec, SampleShape};
 pub use summary::{Summary, SummaryRow};
+
+#[doc = include_str!("network_macro.md")]
 pub use typenet_macros::network;
 
 /// What a model file needs: `use typenet::prelude::*;`. Safe beside `use dfdx::prelude::*;`
@@ -34,5 +37,6 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::backend::realize;
+    pub use crate::glue::*;
     pub use dfdx;
 }

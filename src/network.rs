@@ -12,12 +12,17 @@ pub trait SampleShape: ConstShape {
     type Batched<B: Dim>: Shape;
     /// The batched shape for a batch of `b`.
     fn batched<B: Dim>(b: B) -> Self::Batched<B>;
+    /// The batch dimension of a batched shape.
+    fn batch_of<B: Dim>(s: &Self::Batched<B>) -> B;
 }
 
 impl<const N: usize> SampleShape for (Const<N>,) {
     type Batched<B: Dim> = (B, Const<N>);
     fn batched<B: Dim>(b: B) -> Self::Batched<B> {
         (b, Const)
+    }
+    fn batch_of<B: Dim>(s: &Self::Batched<B>) -> B {
+        s.0
     }
 }
 
@@ -28,11 +33,18 @@ impl<const C: usize, const H: usize, const W: usize> SampleShape
     fn batched<B: Dim>(b: B) -> Self::Batched<B> {
         (b, Const, Const, Const)
     }
+    fn batch_of<B: Dim>(s: &Self::Batched<B>) -> B {
+        s.0
+    }
 }
 
 /// A batch of samples of shape `S`.
 pub type Batch<S, B, E, D, T = NoneTape> = Tensor<<S as SampleShape>::Batched<B>, E, D, T>;
 
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a network declared with `network!`",
+    label = "not a `network!` type"
+)]
 /// The type `network! { struct Net: ... }` declares (`Net`): a zero-sized description of
 /// the network that `dev.build_module::<Net, E>()` turns into a [`Network`] module.
 pub trait NetworkSpec {
@@ -83,4 +95,30 @@ pub trait Network<E: Element, D: Backend<E>>: TensorCollection<E, D> {
         &mut self,
         x: Batch<Self::InputShape, B, E, D, T>,
     ) -> Result<Batch<Self::OutputShape, B, E, D, T>, D::Err>;
+
+    /// The whole inference forward, final `Softmax` included (what `forward` does).
+    fn try_forward_batch<B: Dim, T: Tape<E, D>>(
+        &self,
+        x: Batch<Self::InputShape, B, E, D, T>,
+    ) -> Result<Batch<Self::OutputShape, B, E, D, T>, D::Err> {
+        let y = self.try_forward_logits(x)?;
+        if Self::ENDS_IN_SOFTMAX {
+            dfdx::nn::Module::try_forward(&dfdx::nn::modules::Softmax, y)
+        } else {
+            Ok(y)
+        }
+    }
+
+    /// The whole training forward, final `Softmax` included (what `forward_mut` does).
+    fn try_forward_batch_mut<B: Dim, T: Tape<E, D>>(
+        &mut self,
+        x: Batch<Self::InputShape, B, E, D, T>,
+    ) -> Result<Batch<Self::OutputShape, B, E, D, T>, D::Err> {
+        let y = self.try_forward_logits_mut(x)?;
+        if Self::ENDS_IN_SOFTMAX {
+            dfdx::nn::Module::try_forward(&dfdx::nn::modules::Softmax, y)
+        } else {
+            Ok(y)
+        }
+    }
 }

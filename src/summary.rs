@@ -5,7 +5,8 @@ use std::fmt;
 /// One row of a [`Summary`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryRow {
-    /// The layer as written, e.g. `Conv2D(32, 3)`, with its field name, e.g. `conv2d_0`.
+    /// The layer's field name and kind, as Keras shows them: `conv2d_0 (Conv2D)`; layers
+    /// inside a `Residual` are prefixed by its field: `residual_3.conv2d_0 (Conv2D)`.
     pub layer: String,
     /// The layer's type, e.g. `Conv2D`.
     pub kind: String,

@@ -1,0 +1,190 @@
+//! The forward pass: one block of statements per layer, each spanned at its layer so a type
+//! error lands there.
+
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned};
+
+use crate::expand::dfdx;
+use crate::plan::{Act, Op, Plan};
+use crate::shape::Shape;
+
+pub fn act_unit(a: Act) -> TokenStream {
+    let dfdx = dfdx();
+    match a {
+        Act::ReLU => quote!(#dfdx::nn::modules::ReLU),
+        Act::Sigmoid => quote!(#dfdx::nn::modules::Sigmoid),
+        Act::Tanh => quote!(#dfdx::nn::modules::Tanh),
+        Act::Gelu => quote!(#dfdx::nn::modules::FastGeLU),
+        Act::Softmax => quote!(#dfdx::nn::modules::Softmax),
+    }
+}
+
+pub fn act_step(a: Act, span: Span) -> TokenStream {
+    let dfdx = dfdx();
+    let unit = act_unit(a);
+    quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#unit, x)?;)
+}
+
+/// `let x = <From as SameShape<To>>::cast(x);`, spanned where a mismatch should point.
+pub fn cast(from: &Shape, to: &Shape, span: Span) -> TokenStream {
+    // Every token at the layer, or rustc blames the whole macro call.
+    let stmt = match (from, to) {
+        (Shape::Flat(b), Shape::Flat(a)) => {
+            let (a, b) = (a.arg(), b.arg());
+            quote!(let x = ::typenet::__private::flat_cast::<#a, #b, __B, __E, __D, __T>(x)?;)
+        }
+        (Shape::Image(c2, h2, w2), Shape::Image(c, h, w)) => {
+            let d = [c, h, w, c2, h2, w2].map(|s| s.arg());
+            quote!(let x = ::typenet::__private::image_cast::<#(#d,)* __B, __E, __D, __T>(x)?;)
+        }
+        _ => {
+            let (f, t) = (from.sample_ty(), to.sample_ty());
+            quote!(let x = <#f as ::typenet::__private::SameShape<#t>>::cast::<__B, __E, __D, __T>(x);)
+        }
+    };
+    respan(stmt, span)
+}
+
+/// Whether the token was written by the user (a constant's or a network's name): it keeps
+/// its own span, so an error about it is reported there once.
+fn from_user(t: &TokenTree) -> bool {
+    matches!(t, TokenTree::Ident(_)) && t.span().source_text().is_some_and(|s| s == t.to_string())
+}
+
+fn respan(ts: TokenStream, span: Span) -> TokenStream {
+    ts.into_iter()
+        .map(|mut t| {
+            if let TokenTree::Group(g) = &t {
+                let mut ng = Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                t = TokenTree::Group(ng);
+            } else if !from_user(&t) {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
+}
+
+/// The forward statements of a layer list; `acc` reaches the struct holding its fields.
+pub fn steps(
+    plan: &Plan,
+    input: &Shape,
+    acc: &TokenStream,
+    train: bool,
+    skip_final_softmax: bool,
+) -> TokenStream {
+    let dfdx = dfdx();
+    let mut cur = input.clone();
+    let mut out = TokenStream::new();
+    let n = plan.layers.len();
+    for (i, l) in plan.layers.iter().enumerate() {
+        let span = l.span;
+        let f = &l.field;
+        if let Some(to) = &l.cast_in {
+            out.extend(cast(&cur, to, span));
+            cur = to.clone();
+        }
+        let out_ty = l.output.tensor_ty();
+        let realize = quote_spanned!(span=> let x: #out_ty = ::typenet::__private::realize(x)?;);
+        let last_softmax = skip_final_softmax && i + 1 == n;
+        let step = match &l.op {
+            Op::Conv { fuse_relu, .. } => {
+                let call = if *fuse_relu {
+                    quote_spanned!(span=> #acc.#f.try_forward_relu(x)?)
+                } else {
+                    quote_spanned!(span=> #dfdx::nn::Module::try_forward(&#acc.#f, x)?)
+                };
+                quote_spanned!(span=> let x = #call; #realize)
+            }
+            Op::Pool { .. } => {
+                quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?; #realize)
+            }
+            Op::GlobalPool { .. } | Op::LayerNorm(_) | Op::Dense { .. } | Op::LeakyReLU { .. } => {
+                quote_spanned!(span=> let x: #out_ty = #dfdx::nn::Module::try_forward(&#acc.#f, x)?;)
+            }
+            Op::Flatten => match &cur {
+                Shape::Image(..) => {
+                    quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?; #realize)
+                }
+                Shape::Flat(_) => quote!(),
+                Shape::Opaque { ty, .. } => quote_spanned! {span=>
+                    let b = <#ty as ::typenet::SampleShape>::batch_of::<__B>(#dfdx::shapes::HasShape::shape(&x));
+                    let x: #out_ty = #dfdx::tensor_ops::ReshapeTo::try_reshape_like(x, &(b, #dfdx::shapes::Const))?;
+                },
+            },
+            Op::Act { act, skip } => {
+                if *skip || (last_softmax && *act == Act::Softmax) {
+                    quote!()
+                } else {
+                    act_step(*act, span)
+                }
+            }
+            Op::Dropout { .. } => {
+                if train {
+                    quote_spanned!(span=> let x = x.try_dropout(#acc.#f.p)?;)
+                } else {
+                    quote!()
+                }
+            }
+            Op::BatchNorm2D(_) | Op::BatchNorm1D(_) => {
+                let func = match (&l.op, train) {
+                    (Op::BatchNorm2D(_), false) => quote!(batch_norm2d),
+                    (Op::BatchNorm2D(_), true) => quote!(batch_norm2d_train),
+                    (_, false) => quote!(batch_norm1d),
+                    (_, true) => quote!(batch_norm1d_train),
+                };
+                let r = if train { quote!(&mut) } else { quote!(&) };
+                quote_spanned!(span=> let x = ::typenet::__private::#func(#r #acc.#f, x)?;)
+            }
+            Op::Residual(inner) => {
+                let inner_acc = quote!(#acc.#f);
+                let body = steps(inner, &cur, &inner_acc, train, false);
+                let back = if inner.output.same_as(&cur) == Some(true) {
+                    quote!()
+                } else {
+                    cast(&inner.output, &cur, span)
+                };
+                quote_spanned! {span=>
+                    let x = {
+                        let input = x;
+                        let x = #dfdx::tensor::WithEmptyTape::with_empty_tape(&input);
+                        #body
+                        #back
+                        #dfdx::tensor_ops::TryAdd::try_add(x, input)?
+                    };
+                }
+            }
+            Op::Nested(path) => {
+                let to = Shape::Opaque {
+                    ty: quote_spanned!(span=> <#path as ::typenet::NetworkSpec>::Input),
+                    dims: quote!(),
+                    name: String::new(),
+                };
+                let c = cast(&cur, &to, span);
+                let call = if train {
+                    quote_spanned!(span=> ::typenet::Network::<__E, __D>::try_forward_batch_mut(&mut #acc.#f, x)?)
+                } else {
+                    quote_spanned!(span=> ::typenet::Network::<__E, __D>::try_forward_batch(&#acc.#f, x)?)
+                };
+                quote_spanned!(span=> #c let x = #call;)
+            }
+        };
+        out.extend(step);
+        if let Some(a) = l.act {
+            let fused = matches!(
+                l.op,
+                Op::Conv {
+                    fuse_relu: true,
+                    ..
+                }
+            ) && a == Act::ReLU;
+            let final_softmax = last_softmax && a == Act::Softmax;
+            if !fused && !final_softmax {
+                out.extend(act_step(a, span));
+            }
+        }
+        cur = l.output.clone();
+    }
+    out
+}

@@ -1,0 +1,329 @@
+//! Helpers for the code `network!` generates (reached through `typenet::__private`): the
+//! compile-time shape checks for sizes the macro cannot see, and forward passes that dfdx
+//! only offers for one kind of tape.
+
+// Tensor types with all their generics are long; aliases would only hide them.
+#![allow(clippy::type_complexity)]
+
+use dfdx::nn::modules::{BatchNorm1D, BatchNorm2D, LeakyReLU};
+use dfdx::prelude::*;
+
+use crate::network::SampleShape;
+
+/// The built module of a `network!` type, for any dtype and storage (the struct field type
+/// of a nested network).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a network declared with `network!`",
+    label = "not a `network!` type",
+    note = "the layers are Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, Flatten, Dense, ReLU, Sigmoid, Tanh, GELU, Softmax, LeakyReLU, Dropout, BatchNorm2D, BatchNorm1D, LayerNorm and Residual"
+)]
+pub trait ModuleOf<E: Dtype, D: Storage<E>> {
+    type Module;
+}
+
+/// Proof that two sample shapes are equal, checked where a size comes from a constant or a
+/// nested network.
+#[diagnostic::on_unimplemented(
+    message = "shape mismatch: a sample of shape `{Self}` reaches a layer that expects `{S}`",
+    label = "expects `{S}`, gets `{Self}`"
+)]
+pub trait SameShape<S: SampleShape>: SampleShape {
+    fn cast<B: Dim, E: Dtype, D: Storage<E>, T>(
+        x: Tensor<Self::Batched<B>, E, D, T>,
+    ) -> Tensor<S::Batched<B>, E, D, T>;
+}
+
+impl<S: SampleShape> SameShape<S> for S {
+    fn cast<B: Dim, E: Dtype, D: Storage<E>, T>(
+        x: Tensor<S::Batched<B>, E, D, T>,
+    ) -> Tensor<S::Batched<B>, E, D, T> {
+        x
+    }
+}
+
+/// A flat sample shape `(N)`.
+#[diagnostic::on_unimplemented(
+    message = "this layer needs a flat input (N), but gets `{Self}`",
+    note = "add Flatten before it"
+)]
+pub trait FlatShape: SampleShape {
+    const N: usize;
+}
+impl<const N: usize> FlatShape for (Const<N>,) {
+    const N: usize = N;
+}
+
+/// An image sample shape `(C, H, W)`.
+#[diagnostic::on_unimplemented(
+    message = "this layer needs an image input (C, H, W), but gets `{Self}`",
+    note = "image layers go before Flatten and Dense"
+)]
+pub trait ImageShape: SampleShape {
+    const C: usize;
+    const H: usize;
+    const W: usize;
+}
+impl<const C: usize, const H: usize, const W: usize> ImageShape for (Const<C>, Const<H>, Const<W>) {
+    const C: usize = C;
+    const H: usize = H;
+    const W: usize = W;
+}
+
+/// The number of elements of a sample shape.
+pub const fn numel(dims: &[usize]) -> usize {
+    let mut n = 1;
+    let mut i = 0;
+    while i < dims.len() {
+        n *= dims[i];
+        i += 1;
+    }
+    n
+}
+
+/// [`crate::ops::out_size`], 0 where it is `None` (a separate const assertion reports that).
+pub const fn out_dim(n: usize, k: usize, s: usize, p: usize, d: usize) -> usize {
+    match crate::ops::out_size(n, k, s, p, d) {
+        Some(v) => v,
+        None => 0,
+    }
+}
+
+/// `LeakyReLU(alpha)` in any dtype.
+pub fn leaky_relu<E: Dtype>(alpha: f64) -> LeakyReLU<E> {
+    LeakyReLU(E::from_f64(alpha).unwrap_or_default())
+}
+
+fn infer<const C: usize, S: Shape, Ax: Axes, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+    (var, mean, scale, bias, eps): (
+        &Tensor<Rank1<C>, E, D>,
+        &Tensor<Rank1<C>, E, D>,
+        &Tensor<Rank1<C>, E, D>,
+        &Tensor<Rank1<C>, E, D>,
+        f64,
+    ),
+) -> Result<Tensor<S, E, D, T>, D::Err>
+where
+    Rank1<C>: BroadcastShapeTo<S, Ax>,
+{
+    let shape = *x.shape();
+    let std = var
+        .clone()
+        .try_add(E::from_f64(eps).unwrap_or_default())?
+        .try_sqrt()?;
+    // Scale and bias on the tape: they still learn when the forward is not in training mode.
+    let scale = scale
+        .retaped::<T>()
+        .try_div(std)?
+        .try_broadcast_like(&shape)?;
+    let x = x.try_sub(mean.clone().try_broadcast_like(&shape)?)?;
+    x.try_mul(scale)?
+        .try_add(bias.retaped::<T>().try_broadcast_like(&shape)?)
+}
+
+/// dfdx's batch-norm training step (its own is only for `OwnedTape`), for any tape.
+fn train<const C: usize, S, Ax: Axes, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+    (var, mean, scale, bias, eps, momentum): (
+        &mut Tensor<Rank1<C>, E, D>,
+        &mut Tensor<Rank1<C>, E, D>,
+        &Tensor<Rank1<C>, E, D>,
+        &Tensor<Rank1<C>, E, D>,
+        f64,
+        f64,
+    ),
+) -> Result<Tensor<S, E, D, T>, D::Err>
+where
+    S: Shape + HasAxes<Ax> + ReduceShapeTo<Rank1<C>, Ax>,
+{
+    let n = <S as HasAxes<Ax>>::size(x.shape()) as f64;
+    let shape = *x.shape();
+    let mean_chan = x.retaped::<T>().try_mean::<Rank1<C>, _>()?;
+    mean.try_axpy(1.0 - momentum, &mean_chan, momentum)?;
+    let centered = x.try_sub(mean_chan.try_broadcast_like(&shape)?)?;
+    let var_chan = centered
+        .retaped::<T>()
+        .try_square()?
+        .try_mean::<Rank1<C>, _>()?;
+    var.try_axpy(1.0 - momentum, &var_chan, momentum * n / (n - 1.0).max(1.0))?;
+    let std = var_chan
+        .try_add(E::from_f64(eps).unwrap_or_default())?
+        .try_sqrt()?;
+    let scale = scale
+        .retaped::<T>()
+        .try_div(std)?
+        .try_broadcast_like(&shape)?;
+    let bias = bias.retaped::<T>().try_broadcast_like(&shape)?;
+    centered.try_mul(scale)?.try_add(bias)
+}
+
+type Image<B, const C: usize, H, W, E, D, T> = Tensor<(B, Const<C>, H, W), E, D, T>;
+
+/// `BatchNorm2D` with running statistics, for any tape.
+pub fn batch_norm2d<
+    B: Dim,
+    const C: usize,
+    H: Dim,
+    W: Dim,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    bn: &BatchNorm2D<C, E, D>,
+    x: Image<B, C, H, W, E, D, T>,
+) -> Result<Image<B, C, H, W, E, D, T>, D::Err> {
+    infer(
+        x,
+        (
+            &bn.running_var,
+            &bn.running_mean,
+            &bn.scale,
+            &bn.bias,
+            bn.epsilon,
+        ),
+    )
+}
+
+/// `BatchNorm2D` with batch statistics (training), for any tape.
+pub fn batch_norm2d_train<
+    B: Dim,
+    const C: usize,
+    H: Dim,
+    W: Dim,
+    E: Dtype,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
+    bn: &mut BatchNorm2D<C, E, D>,
+    x: Image<B, C, H, W, E, D, T>,
+) -> Result<Image<B, C, H, W, E, D, T>, D::Err> {
+    let BatchNorm2D {
+        scale,
+        bias,
+        running_mean,
+        running_var,
+        epsilon,
+        momentum,
+    } = bn;
+    train(
+        x,
+        (
+            running_var,
+            running_mean,
+            &*scale,
+            &*bias,
+            *epsilon,
+            *momentum,
+        ),
+    )
+}
+
+/// `BatchNorm1D` with running statistics, for any tape.
+pub fn batch_norm1d<B: Dim, const C: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    bn: &BatchNorm1D<C, E, D>,
+    x: Tensor<(B, Const<C>), E, D, T>,
+) -> Result<Tensor<(B, Const<C>), E, D, T>, D::Err> {
+    infer(
+        x,
+        (
+            &bn.running_var,
+            &bn.running_mean,
+            &bn.scale,
+            &bn.bias,
+            bn.epsilon,
+        ),
+    )
+}
+
+/// `BatchNorm1D` with batch statistics (training), for any tape.
+pub fn batch_norm1d_train<B: Dim, const C: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    bn: &mut BatchNorm1D<C, E, D>,
+    x: Tensor<(B, Const<C>), E, D, T>,
+) -> Result<Tensor<(B, Const<C>), E, D, T>, D::Err> {
+    let BatchNorm1D {
+        scale,
+        bias,
+        running_mean,
+        running_var,
+        epsilon,
+        momentum,
+    } = bn;
+    train(
+        x,
+        (
+            running_var,
+            running_mean,
+            &*scale,
+            &*bias,
+            *epsilon,
+            *momentum,
+        ),
+    )
+}
+
+/// Where a check on sizes hangs: see [`flat_cast`] and [`image_cast`].
+pub struct Sizes;
+
+/// Two flat shapes are equal.
+#[diagnostic::on_unimplemented(
+    message = "shape mismatch: expected ({A}), found ({B})",
+    label = "expects ({A}), gets ({B})"
+)]
+pub trait FlatIs<const A: usize, const B: usize> {}
+impl<const N: usize> FlatIs<N, N> for Sizes {}
+
+/// Two image shapes are equal.
+#[diagnostic::on_unimplemented(
+    message = "shape mismatch: expected ({C}, {H}, {W}), found ({C2}, {H2}, {W2})",
+    label = "expects ({C}, {H}, {W}), gets ({C2}, {H2}, {W2})"
+)]
+pub trait ImageIs<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const C2: usize,
+    const H2: usize,
+    const W2: usize,
+>
+{
+}
+impl<const C: usize, const H: usize, const W: usize> ImageIs<C, H, W, C, H, W> for Sizes {}
+
+/// `(B, Const<N>)` as `(B, Const<A>)`, where a bound proves `A == N` at compile time (sizes
+/// from constants), with the sizes in the error.
+pub fn flat_cast<
+    const A: usize,
+    const N: usize,
+    B: Dim,
+    E: crate::Element,
+    D: crate::Backend<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<N>), E, D, T>,
+) -> Result<Tensor<(B, Const<A>), E, D, T>, D::Err>
+where
+    Sizes: FlatIs<A, N>,
+{
+    crate::backend::realize(x)
+}
+
+/// The image version of [`flat_cast`].
+pub fn image_cast<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const C2: usize,
+    const H2: usize,
+    const W2: usize,
+    B: Dim,
+    E: crate::Element,
+    D: crate::Backend<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C2>, Const<H2>, Const<W2>), E, D, T>,
+) -> Result<Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>, D::Err>
+where
+    Sizes: ImageIs<C, H, W, C2, H2, W2>,
+{
+    crate::backend::realize(x)
+}
