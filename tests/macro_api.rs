@@ -402,3 +402,79 @@ fn training_mode_only_in_forward_mut() {
     let _ = m.forward(x);
     assert_eq!(m.regularised_0.batch_norm1d_0.running_mean.array(), mean1);
 }
+
+network! {
+    struct ConvActPool: (1, 10, 10) -> (4) {
+        Conv2D(3, 3, activation = relu),
+        MaxPool2D(2),
+        Flatten,
+        Dense(4),
+    }
+}
+
+fn close(a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "[{i}]: {x} vs {y}");
+    }
+}
+
+/// `Conv2D, ReLU, MaxPool2D` runs as one fused kernel (and, in `try_forward_logits_mut`,
+/// without the input's gradient); it must equal the three layers run one by one.
+#[test]
+fn fused_conv_relu_pool_equals_the_layers() {
+    use dfdx::nn::Module;
+    let dev = Cpu::seed_from_u64(4);
+    let mut m = dev.build_module::<MnistCnn, f32>();
+    let x = dev.sample_normal::<Rank4<3, 1, 28, 28>>();
+    let by_hand =
+        |m: &<MnistCnn as dfdx::nn::BuildOnDevice<Cpu, f32>>::Built,
+         x: Tensor<Rank4<3, 1, 28, 28>, f32, Cpu, OwnedTape<f32, Cpu>>| {
+            let y = m.conv2d_0.try_forward(x).unwrap().relu();
+            let y = m.max_pool2d_2.try_forward(y).unwrap();
+            let y = m
+                .flatten_3
+                .try_forward(y)
+                .unwrap()
+                .realize::<(Const<3>, Const<5408>)>();
+            let y = m.dense_4.try_forward(y).unwrap().relu();
+            m.dense_6.try_forward(y).unwrap()
+        };
+    let want = by_hand(&m, x.retaped());
+    let got = m.try_forward_logits_mut(x.retaped()).unwrap();
+    close(
+        &got.retaped::<NoneTape>().as_vec(),
+        &want.retaped::<NoneTape>().as_vec(),
+    );
+    close(
+        &m.forward(x.clone()).as_vec(),
+        &want.retaped::<NoneTape>().softmax::<Axis<1>>().as_vec(),
+    );
+    let (g_want, g_got) = (
+        want.square().sum().backward(),
+        got.square().sum().backward(),
+    );
+    let w = &m.conv2d_0.weight;
+    close(&g_got.get(w).as_vec(), &g_want.get(w).as_vec());
+    let bias = m.conv2d_0.bias.as_ref().unwrap();
+    close(&g_got.get(bias).as_vec(), &g_want.get(bias).as_vec());
+    close(
+        &g_got.get(&m.dense_4.weight).as_vec(),
+        &g_want.get(&m.dense_4.weight).as_vec(),
+    );
+
+    // The `activation = relu` shorthand fuses the pooling too.
+    let n = dev.build_module::<ConvActPool, f32>();
+    let x = dev.sample_normal::<Rank4<2, 1, 10, 10>>();
+    let y = n.conv2d_0.try_forward(x.clone()).unwrap().relu();
+    let y = n.max_pool2d_1.try_forward(y).unwrap();
+    let y = n
+        .flatten_2
+        .try_forward(y)
+        .unwrap()
+        .realize::<(Const<2>, Const<48>)>();
+    close(
+        &n.forward(x).as_vec(),
+        &n.dense_3.try_forward(y).unwrap().as_vec(),
+    );
+}

@@ -26,7 +26,7 @@ proptest! {
         let dev = Cpu::default();
         let x: Tensor<(usize, usize, usize, usize), f32, _> = dev.sample_normal_like(&(2, c, h, w));
         let wt: Tensor<(usize, usize, usize, usize), f32, _> = dev.sample_normal_like(&(o, c, k, k));
-        let params = Conv2DParams { stride: s, padding: p, dilation: d, relu: false };
+        let params = Conv2DParams::new(s, p, d);
         let y = <Cpu as Backend<f32>>::conv2d(x, wt, None, params).unwrap();
         prop_assert_eq!(*y.shape(), (2, o, ho, wo));
     }

@@ -6,7 +6,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
-use crate::forward::{act_step, act_unit, cast, steps};
+use crate::forward::{act_step, act_unit, cast, starts_with_conv, steps};
 use crate::parse::Decl;
 use crate::plan::{Act, ConstCheck, Op, Plan};
 use crate::shape::{Shape, Size};
@@ -352,8 +352,14 @@ impl<'a> Expander<'a> {
             ) || l.act == Some(Act::Softmax)
         });
         let acc = quote!(self);
-        let mut logits = steps(plan, input, &acc, false, ends_softmax);
-        let mut logits_mut = steps(plan, input, &acc, true, ends_softmax);
+        let mut logits = steps(plan, input, &acc, false, ends_softmax, true);
+        let mut logits_mut = steps(plan, input, &acc, true, ends_softmax, true);
+        // What `fit` runs: like `logits_mut`, but a first Conv2D skips its input's gradient.
+        let mut logits_fit = if starts_with_conv(plan) {
+            Some(steps(plan, input, &acc, true, ends_softmax, false))
+        } else {
+            None
+        };
         if plan.output.same_as(output) != Some(true) {
             let span = decl
                 .output
@@ -362,6 +368,9 @@ impl<'a> Expander<'a> {
                 .map_or(name.span(), syn::spanned::Spanned::span);
             let c = cast(&plan.output, output, span);
             logits.extend(c.clone());
+            if let Some(l) = &mut logits_fit {
+                l.extend(c.clone());
+            }
             logits_mut.extend(c);
         }
         let final_softmax = if ends_softmax {
@@ -385,6 +394,19 @@ impl<'a> Expander<'a> {
         let fwd_gens = quote!(<__B: #dfdx::shapes::Dim, __T: #dfdx::tensor::Tape<__E, __D>>);
         let res = quote!(::core::result::Result);
         let b1 = quote!(#dfdx::shapes::Const<1>);
+        let (logits_fit_fn, logits_fit_call) = match &logits_fit {
+            Some(body) => (
+                quote! {
+                    #[allow(clippy::let_and_return, unused_variables)]
+                    fn __logits_fit #fwd_gens (&mut self, x: #in_t) -> #res<#out_t, __D::Err> {
+                        #body
+                        Ok(x)
+                    }
+                },
+                format_ident!("__logits_fit"),
+            ),
+            None => (quote!(), format_ident!("__logits_mut")),
+        };
 
         quote! {
             #(#attrs)*
@@ -449,6 +471,7 @@ impl<'a> Expander<'a> {
                     #logits_mut
                     Ok(x)
                 }
+                #logits_fit_fn
                 fn __forward #fwd_gens (&self, x: #in_t) -> #res<#out_t, __D::Err> {
                     let x = self.__logits(x)?;
                     #final_softmax
@@ -513,7 +536,7 @@ impl<'a> Expander<'a> {
                     self.__logits(x)
                 }
                 fn try_forward_logits_mut #fwd_gens (&mut self, x: ::typenet::Batch<#in_s, __B, __E, __D, __T>) -> #res<::typenet::Batch<#out_s, __B, __E, __D, __T>, __D::Err> {
-                    self.__logits_mut(x)
+                    self.#logits_fit_call(x)
                 }
                 fn try_forward_batch #fwd_gens (&self, x: ::typenet::Batch<#in_s, __B, __E, __D, __T>) -> #res<::typenet::Batch<#out_s, __B, __E, __D, __T>, __D::Err> {
                     self.__forward(x)

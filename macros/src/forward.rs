@@ -66,21 +66,59 @@ fn respan(ts: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
+/// The index of a `MaxPool2D` that runs fused into the `Conv2D` at `i` (with its ReLU):
+/// `Conv2D, ReLU, MaxPool2D` or `Conv2D(.., activation = relu), MaxPool2D`.
+pub fn fused_pool(plan: &Plan, i: usize) -> Option<usize> {
+    let conv = plan.layers.get(i)?;
+    if !matches!(
+        conv.op,
+        Op::Conv {
+            fuse_relu: true,
+            ..
+        }
+    ) {
+        return None;
+    }
+    let j = if conv.act == Some(Act::ReLU) {
+        i + 1
+    } else {
+        i + 2
+    };
+    let pool = plan.layers.get(j)?;
+    let plain = pool.cast_in.is_none() && pool.act.is_none();
+    (plain && matches!(pool.op, Op::Pool { max: true, .. })).then_some(j)
+}
+
+/// Whether the first layer is a `Conv2D` that can skip its input's gradient.
+pub fn starts_with_conv(plan: &Plan) -> bool {
+    plan.layers
+        .first()
+        .is_some_and(|l| l.cast_in.is_none() && matches!(l.op, Op::Conv { .. }))
+}
+
 /// The forward statements of a layer list; `acc` reaches the struct holding its fields.
+/// `input_grad: false` lets a first `Conv2D` skip its input's gradient (what `fit` uses).
 pub fn steps(
     plan: &Plan,
     input: &Shape,
     acc: &TokenStream,
     train: bool,
     skip_final_softmax: bool,
+    input_grad: bool,
 ) -> TokenStream {
     let dfdx = dfdx();
     let mut cur = input.clone();
     let mut out = TokenStream::new();
     let n = plan.layers.len();
+    let mut fused_away = None;
     for (i, l) in plan.layers.iter().enumerate() {
         let span = l.span;
         let f = &l.field;
+        if fused_away == Some(i) {
+            // A MaxPool2D already run inside the Conv2D before it.
+            cur = l.output.clone();
+            continue;
+        }
         if let Some(to) = &l.cast_in {
             out.extend(cast(&cur, to, span));
             cur = to.clone();
@@ -90,12 +128,39 @@ pub fn steps(
         let last_softmax = skip_final_softmax && i + 1 == n;
         let step = match &l.op {
             Op::Conv { fuse_relu, .. } => {
-                let call = if *fuse_relu {
-                    quote_spanned!(span=> #acc.#f.try_forward_relu(x)?)
+                let pool = fused_pool(plan, i);
+                let ig = input_grad || i > 0;
+                if pool.is_none() && ig {
+                    let call = if *fuse_relu {
+                        quote_spanned!(span=> #acc.#f.try_forward_relu(x)?)
+                    } else {
+                        quote_spanned!(span=> #dfdx::nn::Module::try_forward(&#acc.#f, x)?)
+                    };
+                    quote_spanned!(span=> let x = #call; #realize)
                 } else {
-                    quote_spanned!(span=> #dfdx::nn::Module::try_forward(&#acc.#f, x)?)
-                };
-                quote_spanned!(span=> let x = #call; #realize)
+                    let (max_pool, out_ty) = match pool.map(|j| &plan.layers[j]) {
+                        Some(p) => {
+                            let Op::Pool { k, s, p: pad, .. } = &p.op else {
+                                unreachable!("fused_pool returns a pooling layer")
+                            };
+                            let (k, s, pad) = (&k.expr, &s.expr, &pad.expr);
+                            let mp = quote_spanned! {span=>
+                                ::core::option::Option::Some(::typenet::ops::Pool2DParams { window: #k, stride: #s, padding: #pad })
+                            };
+                            (mp, p.output.tensor_ty())
+                        }
+                        None => (quote!(::core::option::Option::None), out_ty),
+                    };
+                    fused_away = pool;
+                    quote_spanned! {span=>
+                        let x = #acc.#f.try_forward_fused(x, ::typenet::layers::Fused {
+                            relu: #fuse_relu,
+                            max_pool: #max_pool,
+                            input_grad: #ig,
+                        })?;
+                        let x: #out_ty = ::typenet::__private::realize(x)?;
+                    }
+                }
             }
             Op::Pool { .. } => {
                 quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?; #realize)
@@ -139,7 +204,7 @@ pub fn steps(
             }
             Op::Residual(inner) => {
                 let inner_acc = quote!(#acc.#f);
-                let body = steps(inner, &cur, &inner_acc, train, false);
+                let body = steps(inner, &cur, &inner_acc, train, false, true);
                 let back = if inner.output.same_as(&cur) == Some(true) {
                     quote!()
                 } else {
