@@ -9,118 +9,21 @@ use dfdx::nn::modules::Module;
 use dfdx::optim::{Adam, Optimizer};
 use dfdx::prelude::*;
 use typenet::layers::{Conv2D, Flatten, MaxPool2D};
+use typenet::prelude::*;
 
-#[allow(dead_code)]
-mod model {
-    use dfdx::nn::modules::Module;
-    use dfdx::nn::{ModuleVisitor, TensorCollection};
-    use dfdx::prelude::*;
-    use typenet::__private::realize;
-    use typenet::layers;
-    use typenet::ops::Pool2DParams;
-    use typenet::{Backend, Element};
-
-    /// builder
-    #[derive(Debug, Clone, Copy, Default)]
-    pub struct MnistCnn;
-
-    #[derive(Debug, Clone)]
-    pub struct MnistCnnModule<E: Dtype = f32, D: Storage<E> = AutoDevice> {
-        pub conv2d_0: layers::Conv2D<1, 32, 3, 1, 0, 1, true, E, D>,
-        pub relu_1: dfdx::nn::modules::ReLU,
-        pub max_pool2d_2: layers::MaxPool2D<2, 2, 0>,
-        pub flatten_3: layers::Flatten,
-        pub dense_4: dfdx::nn::modules::Linear<5408, 128, E, D>,
-        pub relu_5: dfdx::nn::modules::ReLU,
-        pub dense_6: dfdx::nn::modules::Linear<128, 10, E, D>,
-        pub softmax_7: dfdx::nn::modules::Softmax,
-    }
-
-    impl<E: Element, D: Backend<E>> TensorCollection<E, D> for MnistCnnModule<E, D> {
-        type To<E2: Dtype, D2: Device<E2>> = MnistCnnModule<E2, D2>;
-        fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-            visitor: &mut V,
-        ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-            visitor.visit_fields(
-                (
-                    Self::module("conv2d_0", |s| &s.conv2d_0, |s| &mut s.conv2d_0),
-                    Self::module("dense_4", |s| &s.dense_4, |s| &mut s.dense_4),
-                    Self::module("dense_6", |s| &s.dense_6, |s| &mut s.dense_6),
-                ),
-                |(conv2d_0, dense_4, dense_6)| MnistCnnModule {
-                    conv2d_0,
-                    relu_1: Default::default(),
-                    max_pool2d_2: Default::default(),
-                    flatten_3: Default::default(),
-                    dense_4,
-                    relu_5: Default::default(),
-                    dense_6,
-                    softmax_7: Default::default(),
-                },
-            )
-        }
-    }
-
-    impl<E: Element, D: Backend<E>> dfdx::nn::BuildOnDevice<D, E> for MnistCnn {
-        type Built = MnistCnnModule<E, D>;
-    }
-
-    impl<E: Element, D: Backend<E>> MnistCnnModule<E, D> {
-        pub fn logits<B: Dim, T: Tape<E, D>>(
-            &self,
-            x: Tensor<(B, Const<1>, Const<28>, Const<28>), E, D, T>,
-        ) -> Result<Tensor<(B, Const<10>), E, D, T>, D::Err> {
-            // Conv2D + ReLU + MaxPool2D fused; the input needs no gradient.
-            let fuse = layers::Fused {
-                relu: true,
-                max_pool: Some(Pool2DParams {
-                    window: 2,
-                    stride: 2,
-                    padding: 0,
-                }),
-                input_grad: false,
-            };
-            let x = self.conv2d_0.try_forward_fused(x, fuse)?;
-            let x: Tensor<(B, Const<32>, Const<13>, Const<13>), E, D, T> = realize(x)?;
-            let x = self.flatten_3.try_forward(x)?;
-            let x: Tensor<(B, Const<5408>), E, D, T> = realize(x)?;
-            let x = self.dense_4.try_forward(x)?;
-            let x = self.relu_5.try_forward(x)?;
-            let x = self.dense_6.try_forward(x)?;
-            Ok(x)
-        }
-    }
-
-    impl<B: Dim, E: Element, D: Backend<E>, T: Tape<E, D>>
-        Module<Tensor<(B, Const<1>, Const<28>, Const<28>), E, D, T>> for MnistCnnModule<E, D>
-    {
-        type Output = Tensor<(B, Const<10>), E, D, T>;
-        type Error = D::Err;
-        fn try_forward(
-            &self,
-            x: Tensor<(B, Const<1>, Const<28>, Const<28>), E, D, T>,
-        ) -> Result<Self::Output, D::Err> {
-            let x = self.logits(x)?;
-            self.softmax_7.try_forward(x)
-        }
-    }
-
-    impl<B: Dim, E: Element, D: Backend<E>, T: Tape<E, D>>
-        ModuleMut<Tensor<(B, Const<1>, Const<28>, Const<28>), E, D, T>> for MnistCnnModule<E, D>
-    {
-        type Output = Tensor<(B, Const<10>), E, D, T>;
-        type Error = D::Err;
-        fn try_forward_mut(
-            &mut self,
-            x: Tensor<(B, Const<1>, Const<28>, Const<28>), E, D, T>,
-        ) -> Result<Self::Output, D::Err> {
-            // (no layer here behaves differently in training)
-            let x = self.logits(x)?;
-            self.softmax_7.try_forward_mut(x)
-        }
+network! {
+    /// The Keras MNIST convnet.
+    pub struct MnistCnn: (1, 28, 28) -> (10) {
+        Conv2D(32, 3),
+        ReLU,
+        MaxPool2D(2),
+        Flatten,
+        Dense(128),
+        ReLU,
+        Dense(10),
+        Softmax,
     }
 }
-use model::MnistCnn;
 
 const TRAIN_IMAGES: usize = 60_000;
 const TEST_IMAGES: usize = 10_000;
@@ -192,7 +95,7 @@ fn train_seconds(dev: &Cpu, steps: usize, n: usize) -> (f64, [f64; 3]) {
     let start = Instant::now();
     for _ in 0..steps {
         let t = Instant::now();
-        let logits = m.logits(x.clone().traced(grads)).expect("forward");
+        let logits = m.try_forward_logits_mut(x.clone().traced(grads)).expect("forward");
         let loss = cross_entropy_with_logits_loss(logits, y.clone());
         split[0] += t.elapsed().as_secs_f64();
         let t = Instant::now();
