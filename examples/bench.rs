@@ -95,7 +95,9 @@ fn train_seconds(dev: &Cpu, steps: usize, n: usize) -> (f64, [f64; 3]) {
     let start = Instant::now();
     for _ in 0..steps {
         let t = Instant::now();
-        let logits = m.try_forward_logits_mut(x.clone().traced(grads)).expect("forward");
+        let logits = m
+            .try_forward_logits_mut(x.clone().traced(grads))
+            .expect("forward");
         let loss = cross_entropy_with_logits_loss(logits, y.clone());
         split[0] += t.elapsed().as_secs_f64();
         let t = Instant::now();

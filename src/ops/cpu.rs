@@ -19,6 +19,7 @@ pub fn conv2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
     bias: Option<Tensor<(usize,), E, Cpu, T>>,
     p: Conv2DParams,
 ) -> Result<Tensor4<B, E, Cpu, T>, CpuError> {
+    crate::alloc::tune_allocator();
     let g = conv_geom(x.shape(), w.shape(), p).ok_or(CpuError::WrongNumElements)?;
     let pool = match p.max_pool {
         Some(pp) => Some(
@@ -106,6 +107,7 @@ pub fn pool2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
     kind: Pool2DKind,
     p: Pool2DParams,
 ) -> Result<Tensor4<B, E, Cpu, T>, CpuError> {
+    crate::alloc::tune_allocator();
     let g = pool_geom(x.shape(), p).ok_or(CpuError::WrongNumElements)?;
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let xd = read(&x);

@@ -191,6 +191,7 @@ where
     M: Network<E, D, OutputShape = (Const<K>,)>,
     O: Optimizer<M, D, E>,
 {
+    crate::alloc::tune_allocator();
     config.validate()?;
     check_labels(train, K, "training")?;
     if let Some(val) = validation {
