@@ -90,7 +90,9 @@ pub trait Network<E: Element, D: Backend<E>>: TensorCollection<E, D> {
         x: Batch<Self::InputShape, B, E, D, T>,
     ) -> Result<Batch<Self::OutputShape, B, E, D, T>, D::Err>;
 
-    /// Training forward (dropout and batch statistics active) without a final `Softmax`.
+    /// Training forward (dropout and batch statistics active) without a final `Softmax`:
+    /// what `fit` runs. It computes the gradients of the parameters only: when the first
+    /// layer is a `Conv2D`, the input's gradient is skipped (use `forward_mut` for it).
     fn try_forward_logits_mut<B: Dim, T: Tape<E, D>>(
         &mut self,
         x: Batch<Self::InputShape, B, E, D, T>,
