@@ -6,6 +6,7 @@ pub mod layers;
 pub mod network;
 pub mod ops;
 pub mod optim;
+pub mod plot;
 pub mod summary;
 pub mod train;
 pub mod weights;

@@ -7,16 +7,33 @@
 //! with `log_softmax`, which is numerically stable whether or not the network ends in
 //! `Softmax`.
 
+pub mod callbacks;
 mod fit;
 mod history;
 mod loss;
+mod metrics;
 mod progress;
 
-use crate::data::DataError;
+use std::path::PathBuf;
 
-pub use fit::{evaluate, fit, model_device, BatchOrder, FitConfig};
-pub use history::{EpochMetrics, Evaluation, History};
-pub use loss::{count_correct, one_hot, softmax_cross_entropy};
+use crate::data::DataError;
+use crate::weights::WeightsError;
+
+pub use callbacks::{
+    read_checkpoint_epoch, read_csv_last_epoch, Callback, Control, CosineDecay, CsvLogger,
+    EarlyStopping, ExponentialDecay, ModelCheckpoint, Mode, ReduceLROnPlateau, StepDecay,
+};
+pub use fit::{
+    epoch_line, evaluate, evaluate_with, fit, fit_with, model_device, predict, split_validation,
+    BatchOrder, FitConfig, Predictions, Verbosity,
+};
+pub use history::{top_k_name, EpochMetrics, Evaluation, History};
+pub use loss::{
+    binary_cross_entropy, categorical_cross_entropy, count_correct, count_top_k,
+    mean_squared_error, one_hot, predicted_classes, sample_factors, softmax_cross_entropy,
+    weighted_loss, Loss,
+};
+pub use metrics::{balanced_class_weights, ConfusionMatrix};
 
 /// What went wrong while training or evaluating. Each message says what was wrong and
 /// how to fix it.
@@ -99,6 +116,17 @@ pub enum TrainError {
     /// Building a batch from the data failed.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// Saving weights or a log file failed (a checkpoint or CSV callback).
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// What a resumed run needs could not be read.
+    #[error("cannot resume: `{}` {problem}", .path.display())]
+    Resume {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// Maps a device error to [`TrainError::Device`] with `context`.
