@@ -25,7 +25,7 @@ pub mod prelude {
     pub use crate::optim::{AnyOptimizer, OptimizerConfig, OptimizerKind};
     pub use crate::summary::Summary;
     pub use crate::train::{
-        evaluate, fit, EpochMetrics, Evaluation, FitConfig, History, TrainError,
+        evaluate, fit, EpochMetrics, Evaluation, FitConfig, History, Loss, TrainError, Verbosity,
     };
     pub use crate::weights::{load_weights, save_weights, WeightsError};
     pub use typenet_macros::network;

@@ -44,13 +44,14 @@ const FAMILY: &str = "sans-serif";
 
 fn register_font() -> Result<(), PlotError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED.get_or_init(|| {
-        plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok()
-    });
+    let ok = *REGISTERED
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
     if ok {
         Ok(())
     } else {
-        Err(PlotError::Draw("the bundled font could not be loaded".into()))
+        Err(PlotError::Draw(
+            "the bundled font could not be loaded".into(),
+        ))
     }
 }
 
@@ -141,7 +142,10 @@ fn curve_panel(
         .bold_line_style(BLACK.mix(0.08))
         .draw()
         .map_err(draw_err)?;
-    let series = [("training", train, TRAIN_COLOR), ("validation", val, VAL_COLOR)];
+    let series = [
+        ("training", train, TRAIN_COLOR),
+        ("validation", val, VAL_COLOR),
+    ];
     for (name, values, color) in series {
         if values.is_empty() {
             continue;
@@ -156,7 +160,9 @@ fn curve_panel(
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(3)))
             .map_err(draw_err)?
             .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+            });
         chart
             .draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))
             .map_err(draw_err)?;
@@ -180,7 +186,9 @@ fn curve_panel(
 /// right, training and (when measured) validation per epoch, with a legend.
 pub fn plot_history(history: &History, path: impl AsRef<Path>) -> Result<(), PlotError> {
     if history.is_empty() {
-        return Err(PlotError::Empty("the history has no epoch: train first".into()));
+        return Err(PlotError::Empty(
+            "the history has no epoch: train first".into(),
+        ));
     }
     let epochs = history.epoch_numbers();
     render(path.as_ref(), (1200, 480), |root| {
@@ -247,8 +255,11 @@ pub fn plot_confusion_matrix(
                 let y0 = top + t as i32 * cell;
                 let shade = |c: u8| (255.0 - (255.0 - c as f64) * share) as u8;
                 let color = RGBColor(shade(8), shade(48), shade(107));
-                root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], color.filled()))
-                    .map_err(draw_err)?;
+                root.draw(&Rectangle::new(
+                    [(x0, y0), (x0 + cell, y0 + cell)],
+                    color.filled(),
+                ))
+                .map_err(draw_err)?;
                 root.draw(&Rectangle::new(
                     [(x0, y0), (x0 + cell, y0 + cell)],
                     BLACK.mix(0.15),
@@ -431,12 +442,42 @@ pub fn plot_misclassified<S: SampleShape>(
     if tiles.is_empty() {
         return Ok(0);
     }
-    plot_image_grid(
-        &tiles,
-        (h, w),
-        8,
-        "Misclassified test images",
-        path,
-    )?;
+    plot_image_grid(&tiles, (h, w), 8, "Misclassified test images", path)?;
     Ok(tiles.len())
+}
+
+/// Writes the three pictures of a classifier run into `dir` (created if missing):
+/// `history.png` (when `history` is given and not empty), `confusion_matrix.png` and
+/// `misclassified.png` (up to 32 of `data`'s samples whose `predicted` class is wrong,
+/// when there are any). Returns the paths written.
+pub fn plot_training_report<S: SampleShape>(
+    dir: impl AsRef<Path>,
+    history: Option<&History>,
+    data: &Dataset<S>,
+    predicted: &[usize],
+    classes: usize,
+) -> Result<Vec<std::path::PathBuf>, PlotError> {
+    let dir = dir.as_ref();
+    std::fs::create_dir_all(dir).map_err(|source| {
+        PlotError::Write(WeightsError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
+    })?;
+    let mut written = Vec::new();
+    if let Some(h) = history.filter(|h| !h.is_empty()) {
+        let p = dir.join("history.png");
+        plot_history(h, &p)?;
+        written.push(p);
+    }
+    let cm = ConfusionMatrix::new(data.labels(), predicted, classes)
+        .map_err(|e| PlotError::Invalid(e.to_string()))?;
+    let p = dir.join("confusion_matrix.png");
+    plot_confusion_matrix(&cm, &[], &p)?;
+    written.push(p);
+    let p = dir.join("misclassified.png");
+    if plot_misclassified(data, predicted, 32, &p)? > 0 {
+        written.push(p);
+    }
+    Ok(written)
 }

@@ -13,8 +13,8 @@ use tiny::{blobs, Tiny, TinyModule};
 use typenet::optim::LearningRate;
 use typenet::train::{
     fit, fit_with, read_checkpoint_epoch, read_csv_last_epoch, Callback, Control, CosineDecay,
-    CsvLogger, EarlyStopping, EpochMetrics, Evaluation, ExponentialDecay, FitConfig,
-    ModelCheckpoint, Mode, ReduceLROnPlateau, StepDecay, TrainError, Verbosity,
+    CsvLogger, EarlyStopping, EpochMetrics, Evaluation, ExponentialDecay, FitConfig, Mode,
+    ModelCheckpoint, ReduceLROnPlateau, StepDecay, TrainError, Verbosity,
 };
 use typenet::weights::load_weights;
 
@@ -69,7 +69,12 @@ fn tmp(name: &str) -> PathBuf {
 #[derive(Default)]
 struct Record(Vec<Vec<f32>>);
 impl Callback<f32, Cpu, Model> for Record {
-    fn on_epoch_end(&mut self, _l: &EpochMetrics, m: &mut Model, _c: &mut Control) -> Result<(), TrainError> {
+    fn on_epoch_end(
+        &mut self,
+        _l: &EpochMetrics,
+        m: &mut Model,
+        _c: &mut Control,
+    ) -> Result<(), TrainError> {
         self.0.push(weights(m));
         Ok(())
     }
@@ -96,7 +101,10 @@ fn early_stopping_stops_after_patience_and_restores_the_best() {
     assert_eq!(stopped_at, Some(4));
     cb.on_train_end(&Default::default(), &mut m).unwrap();
     assert_eq!(m, vec![2], "the best epoch's model is back");
-    assert_eq!((es.best_epoch(), es.stopped_epoch(), es.best()), (Some(2), Some(4), Some(0.8)));
+    assert_eq!(
+        (es.best_epoch(), es.stopped_epoch(), es.best()),
+        (Some(2), Some(4), Some(0.8))
+    );
 
     // Accuracy is maximised in auto mode; min_delta counts.
     let mut es = EarlyStopping::<Vec<usize>>::new("val_accuracy", 1).min_delta(0.05);
@@ -107,7 +115,14 @@ fn early_stopping_stops_after_patience_and_restores_the_best() {
     assert!(ctl.stopping());
     // A metric that is not measured is an error naming it.
     let err = cb
-        .on_epoch_end(&EpochMetrics { validation: None, ..logs(3, 0.1) }, &mut m, &mut ctl)
+        .on_epoch_end(
+            &EpochMetrics {
+                validation: None,
+                ..logs(3, 0.1)
+            },
+            &mut m,
+            &mut ctl,
+        )
         .unwrap_err();
     assert!(err.to_string().contains("monitors `val_accuracy`"), "{err}");
 }
@@ -115,7 +130,13 @@ fn early_stopping_stops_after_patience_and_restores_the_best() {
 #[test]
 fn early_stopping_in_fit_restores_the_best_weights() {
     let mut m = model(1);
-    let mut opt = Sgd::new(&m, SgdConfig { lr: 0.05, ..Default::default() });
+    let mut opt = Sgd::new(
+        &m,
+        SgdConfig {
+            lr: 0.05,
+            ..Default::default()
+        },
+    );
     // Nothing improves by 1e9 after the first epoch: stop after epoch 1 + patience 2.
     let mut es = EarlyStopping::new("val_loss", 2)
         .min_delta(1e9)
@@ -140,7 +161,9 @@ fn early_stopping_in_fit_restores_the_best_weights() {
 fn checkpoint_best_only_writes_on_improvement_and_loads() {
     let path = tmp("best.safetensors");
     let _ = std::fs::remove_file(&path);
-    let mut ck = ModelCheckpoint::new(&path).monitor("val_loss", Mode::Min).save_best_only(true);
+    let mut ck = ModelCheckpoint::new(&path)
+        .monitor("val_loss", Mode::Min)
+        .save_best_only(true);
     let mut ctl = Control::new(0.1);
     let models: Vec<Model> = (0..4).map(model).collect();
     for (i, v) in [1.0, 1.2, 0.5, 0.6].into_iter().enumerate() {
@@ -158,7 +181,12 @@ fn checkpoint_best_only_writes_on_improvement_and_loads() {
 /// Sets a learning rate that makes the next epoch diverge.
 struct Explode;
 impl Callback<f32, Cpu, Model> for Explode {
-    fn on_epoch_end(&mut self, _l: &EpochMetrics, _m: &mut Model, c: &mut Control) -> Result<(), TrainError> {
+    fn on_epoch_end(
+        &mut self,
+        _l: &EpochMetrics,
+        _m: &mut Model,
+        c: &mut Control,
+    ) -> Result<(), TrainError> {
         c.set_lr(1e30);
         Ok(())
     }
@@ -168,7 +196,13 @@ impl Callback<f32, Cpu, Model> for Explode {
 fn a_nan_stop_leaves_the_last_good_checkpoint() {
     let path = tmp("every.safetensors");
     let mut m = model(2);
-    let mut opt = Sgd::new(&m, SgdConfig { lr: 0.05, ..Default::default() });
+    let mut opt = Sgd::new(
+        &m,
+        SgdConfig {
+            lr: 0.05,
+            ..Default::default()
+        },
+    );
     let mut ck = ModelCheckpoint::new(&path);
     let mut rec = Record::default();
     let err = fit_with(
@@ -180,7 +214,10 @@ fn a_nan_stop_leaves_the_last_good_checkpoint() {
         &mut [&mut rec, &mut ck, &mut Explode],
     )
     .unwrap_err();
-    assert!(matches!(err, TrainError::NonFiniteLoss { epoch: 2, .. }), "{err}");
+    assert!(
+        matches!(err, TrainError::NonFiniteLoss { epoch: 2, .. }),
+        "{err}"
+    );
     assert_eq!(ck.saved_epochs(), &[1]);
     let mut loaded = model(99);
     load_weights(&mut loaded, &path).unwrap();
@@ -191,28 +228,70 @@ fn a_nan_stop_leaves_the_last_good_checkpoint() {
 
 #[test]
 fn schedules_give_the_hand_computed_rates() {
-    let step = StepDecay { initial: 0.1, drop: 0.5, every: 2 };
+    let step = StepDecay {
+        initial: 0.1,
+        drop: 0.5,
+        every: 2,
+    };
     let got: Vec<f64> = (1..=5).map(|e| step.lr(e)).collect();
     assert_eq!(got, vec![0.1, 0.1, 0.05, 0.05, 0.025]);
 
-    let exp = ExponentialDecay { initial: 0.1, rate: 0.5, decay_epochs: 2 };
+    let exp = ExponentialDecay {
+        initial: 0.1,
+        rate: 0.5,
+        decay_epochs: 2,
+    };
     assert_eq!(exp.lr(1), 0.1);
     assert!((exp.lr(2) - 0.1 * 0.5f64.sqrt()).abs() < 1e-15);
     assert!((exp.lr(3) - 0.05).abs() < 1e-15);
 
-    let cos = CosineDecay { initial: 1.0, decay_epochs: 4, alpha: 0.0 };
-    let want = [1.0, (1.0 + (std::f64::consts::PI / 4.0).cos()) / 2.0, 0.5, (1.0 - (std::f64::consts::PI / 4.0).cos()) / 2.0, 0.0, 0.0];
+    let cos = CosineDecay {
+        initial: 1.0,
+        decay_epochs: 4,
+        alpha: 0.0,
+    };
+    let want = [
+        1.0,
+        (1.0 + (std::f64::consts::PI / 4.0).cos()) / 2.0,
+        0.5,
+        (1.0 - (std::f64::consts::PI / 4.0).cos()) / 2.0,
+        0.0,
+        0.0,
+    ];
     for (e, w) in want.iter().enumerate() {
-        assert!((cos.lr(e + 1) - w).abs() < 1e-12, "epoch {}: {} vs {w}", e + 1, cos.lr(e + 1));
+        assert!(
+            (cos.lr(e + 1) - w).abs() < 1e-12,
+            "epoch {}: {} vs {w}",
+            e + 1,
+            cos.lr(e + 1)
+        );
     }
-    let cos = CosineDecay { initial: 1.0, decay_epochs: 2, alpha: 0.1 };
+    let cos = CosineDecay {
+        initial: 1.0,
+        decay_epochs: 2,
+        alpha: 0.1,
+    };
     assert!((cos.lr(3) - 0.1).abs() < 1e-12);
 
     // Through fit: the optimizer runs each epoch at the schedule's rate.
     let mut m = model(3);
-    let mut opt = Sgd::new(&m, SgdConfig { lr: 0.05, ..Default::default() });
+    let mut opt = Sgd::new(
+        &m,
+        SgdConfig {
+            lr: 0.05,
+            ..Default::default()
+        },
+    );
     let mut sched = step;
-    let h = fit_with(&mut m, &mut opt, &blobs(12), None, &quiet(5), &mut [&mut sched]).unwrap();
+    let h = fit_with(
+        &mut m,
+        &mut opt,
+        &blobs(12),
+        None,
+        &quiet(5),
+        &mut [&mut sched],
+    )
+    .unwrap();
     assert_eq!(h.metric("lr"), vec![0.1, 0.1, 0.05, 0.05, 0.025]);
     assert_eq!(opt.lr(), 0.025);
 }
@@ -238,33 +317,73 @@ fn reduce_on_plateau_multiplies_after_patience() {
 fn csv_log_and_resume() {
     let csv = tmp("log.csv");
     let mut m = model(4);
-    let mut opt = Sgd::new(&m, SgdConfig { lr: 0.05, ..Default::default() });
+    let mut opt = Sgd::new(
+        &m,
+        SgdConfig {
+            lr: 0.05,
+            ..Default::default()
+        },
+    );
     let mut log = CsvLogger::new(&csv);
-    let h = fit_with(&mut m, &mut opt, &blobs(12), Some(&blobs(6)), &quiet(3), &mut [&mut log]).unwrap();
+    let h = fit_with(
+        &mut m,
+        &mut opt,
+        &blobs(12),
+        Some(&blobs(6)),
+        &quiet(3),
+        &mut [&mut log],
+    )
+    .unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "epoch,loss,accuracy,val_loss,val_accuracy,lr");
     assert_eq!(lines.len(), 4);
     for (line, e) in lines[1..].iter().zip(&h.epochs) {
         let v = e.validation.unwrap();
-        assert_eq!(*line, format!("{},{},{},{},{},0.05", e.epoch, e.loss, e.accuracy, v.loss, v.accuracy));
+        assert_eq!(
+            *line,
+            format!(
+                "{},{},{},{},{},0.05",
+                e.epoch, e.loss, e.accuracy, v.loss, v.accuracy
+            )
+        );
     }
     assert_eq!(CsvLogger::format(&h), text);
     assert_eq!(read_csv_last_epoch(&csv).unwrap(), 3);
 
     // Resume: epochs 4 and 5, appended to the log.
-    let cfg = FitConfig { initial_epoch: 3, ..quiet(5) };
+    let cfg = FitConfig {
+        initial_epoch: 3,
+        ..quiet(5)
+    };
     let mut log = CsvLogger::new(&csv).append(true);
     let h2 = fit_with(&mut m, &mut opt, &blobs(12), None, &cfg, &mut [&mut log]).unwrap();
     assert_eq!(h2.epoch_numbers(), vec![4, 5]);
     assert!(h2.epochs[0].to_string().starts_with("Epoch 4/5 - "));
     let text = std::fs::read_to_string(&csv).unwrap();
-    let epochs: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let epochs: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
     assert_eq!(epochs, vec!["1", "2", "3", "4", "5"]);
-    assert!(text.lines().last().unwrap().contains(",,,"), "no validation: empty cells: {text}");
+    assert!(
+        text.lines().last().unwrap().contains(",,,"),
+        "no validation: empty cells: {text}"
+    );
     assert_eq!(read_csv_last_epoch(&csv).unwrap(), 5);
 
-    let err = fit(&mut m, &mut opt, &blobs(12), None, &FitConfig { initial_epoch: 5, ..quiet(5) }).unwrap_err();
+    let err = fit(
+        &mut m,
+        &mut opt,
+        &blobs(12),
+        None,
+        &FitConfig {
+            initial_epoch: 5,
+            ..quiet(5)
+        },
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("initial_epoch"), "{err}");
     let missing = read_csv_last_epoch(&tmp("missing.csv")).unwrap_err();
     assert!(missing.to_string().contains("cannot resume"), "{missing}");

@@ -9,9 +9,8 @@ use dfdx::prelude::*;
 use tiny::{blobs, Tiny, TinyModule};
 use typenet::train::{
     balanced_class_weights, binary_cross_entropy, categorical_cross_entropy, count_top_k,
-    epoch_line, evaluate_with, fit, mean_squared_error, predict, sample_factors,
-    split_validation, weighted_loss, ConfusionMatrix, EpochMetrics, FitConfig, Loss,
-    TrainError, Verbosity,
+    epoch_line, evaluate_with, fit, mean_squared_error, predict, sample_factors, split_validation,
+    weighted_loss, ConfusionMatrix, EpochMetrics, FitConfig, Loss, TrainError, Verbosity,
 };
 
 fn close(a: f64, b: f64) -> bool {
@@ -52,7 +51,11 @@ fn categorical_cross_entropy_with_probability_targets() {
         }
     }
     expected /= 2.0;
-    assert!(close(loss.array(), expected), "{} vs {expected}", loss.array());
+    assert!(
+        close(loss.array(), expected),
+        "{} vs {expected}",
+        loss.array()
+    );
     let g = loss.backward();
     let got = g.get(&logits).as_vec();
     for (a, b) in got.iter().zip(&grad) {
@@ -68,7 +71,11 @@ fn binary_cross_entropy_from_logits_is_exact_and_stable() {
     let loss = binary_cross_entropy(logits.leaky_trace(), targets.clone()).unwrap();
     // -[t ln s(x) + (1-t) ln(1 - s(x))]: row 0: ln(1+e^-2), ln(1+e^-1); row 1: 100, 100.
     let expected = ((1.0 + (-2f64).exp()).ln() + (1.0 + (-1f64).exp()).ln() + 200.0) / 4.0;
-    assert!(close(loss.array(), expected), "{} vs {expected}", loss.array());
+    assert!(
+        close(loss.array(), expected),
+        "{} vs {expected}",
+        loss.array()
+    );
     let g = loss.backward().get(&logits).as_vec();
     let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
     let xs = [2.0, -1.0, 100.0, -100.0];
@@ -86,7 +93,10 @@ fn mean_squared_error_matches_hand_computed_value() {
     // (0.25 + 0 + 1 + 4) / 4
     assert!(close(loss.array(), 5.25 / 4.0));
     let g = loss.backward().get(&out).as_vec();
-    assert_eq!(g, vec![2.0 * 0.5 / 4.0, 0.0, 2.0 * -1.0 / 4.0, 2.0 * -2.0 / 4.0]);
+    assert_eq!(
+        g,
+        vec![2.0 * 0.5 / 4.0, 0.0, 2.0 * -1.0 / 4.0, 2.0 * -2.0 / 4.0]
+    );
 }
 
 #[test]
@@ -108,9 +118,17 @@ fn class_weights_scale_each_samples_loss() {
     let weights = [1.0, 0.5, 3.0];
     let factors = sample_factors(&labels, Some(&weights)).unwrap();
     assert_eq!(factors, vec![0.5, 1.5]);
-    let t = Loss::SparseCategoricalCrossentropy.targets::<f64>(&labels, 3).unwrap();
-    let l = weighted_loss(&Loss::SparseCategoricalCrossentropy, logits, t, &factors, false)
+    let t = Loss::SparseCategoricalCrossentropy
+        .targets::<f64>(&labels, 3)
         .unwrap();
+    let l = weighted_loss(
+        &Loss::SparseCategoricalCrossentropy,
+        logits,
+        t,
+        &factors,
+        false,
+    )
+    .unwrap();
     // Keras: sum(w_i * l_i) / batch size.
     let l0 = -softmax(&rows[0])[0].ln();
     let l1 = -softmax(&rows[1])[2].ln();
@@ -151,7 +169,11 @@ fn class_weights_change_the_loss_fit_reports() {
         },
     )
     .unwrap_err();
-    assert!(err.to_string().contains("has 2 weights but the network has 3 classes"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("has 2 weights but the network has 3 classes"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -168,7 +190,10 @@ fn label_smoothing_targets() {
     }
     .targets::<f64>(&[1], 3)
     .unwrap();
-    assert!(close(t[0], 0.1) && close(t[1], 0.8) && close(t[2], 0.1), "{t:?}");
+    assert!(
+        close(t[0], 0.1) && close(t[1], 0.8) && close(t[2], 0.1),
+        "{t:?}"
+    );
 }
 
 #[test]
@@ -288,13 +313,18 @@ fn verbosity_decides_the_line() {
     assert_eq!(epoch_line(&m, Verbosity::Silent), None);
     let line = "Epoch 2/3 - 1.00s - loss: 0.5000 - accuracy: 0.7500 - top_5_accuracy: 0.8750";
     assert_eq!(epoch_line(&m, Verbosity::OneLine).as_deref(), Some(line));
-    assert_eq!(epoch_line(&m, Verbosity::ProgressBar).as_deref(), Some(line));
+    assert_eq!(
+        epoch_line(&m, Verbosity::ProgressBar).as_deref(),
+        Some(line)
+    );
     assert_eq!(Verbosity::from(false), Verbosity::Silent);
 }
 
 #[test]
 fn shuffle_off_keeps_the_data_order() {
-    let mut a = typenet::train::BatchOrder::new(5, 2, 0).unwrap().with_shuffle(false);
+    let mut a = typenet::train::BatchOrder::new(5, 2, 0)
+        .unwrap()
+        .with_shuffle(false);
     let batches: Vec<Vec<usize>> = a.next_epoch().map(|c| c.to_vec()).collect();
     assert_eq!(batches, vec![vec![0, 1], vec![2, 3], vec![4]]);
 }

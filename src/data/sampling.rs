@@ -91,7 +91,8 @@ pub fn subsample_classes<S: SampleShape>(
     let mut keep = Vec::new();
     for (c, mut class) in indices_by_class(data).into_iter().enumerate() {
         let fraction = fractions.get(c).copied().unwrap_or(1.0);
-        let n = ((class.len() as f64 * fraction).round() as usize).clamp(1.min(class.len()), class.len());
+        let n = ((class.len() as f64 * fraction).round() as usize)
+            .clamp(1.min(class.len()), class.len());
         class.shuffle(&mut rng);
         class.truncate(n);
         keep.extend(class);

@@ -123,14 +123,15 @@ impl Tracker {
     }
 
     fn value(&self, logs: &EpochMetrics, who: &'static str) -> Result<f64, TrainError> {
-        logs.get(&self.monitor).ok_or_else(|| TrainError::InvalidConfig {
-            field: who,
-            problem: format!(
-                "monitors `{}`, which epoch {} did not measure: use `loss`, `accuracy` (or \
+        logs.get(&self.monitor)
+            .ok_or_else(|| TrainError::InvalidConfig {
+                field: who,
+                problem: format!(
+                    "monitors `{}`, which epoch {} did not measure: use `loss`, `accuracy` (or \
                  `val_loss` / `val_accuracy` when there is validation data)",
-                self.monitor, logs.epoch
-            ),
-        })
+                    self.monitor, logs.epoch
+                ),
+            })
     }
 
     /// Whether `v` improves on the best by more than `min_delta` (the first value always
@@ -265,15 +266,19 @@ pub fn read_checkpoint_epoch(weights: &Path) -> Result<usize, TrainError> {
     let path = checkpoint_epoch_path(weights);
     let text = fs::read_to_string(&path).map_err(|e| TrainError::Resume {
         path: path.clone(),
-        problem: format!("cannot be read ({e}); it is written beside the weights by ModelCheckpoint"),
-    })?;
-    text.trim().parse::<usize>().map_err(|_| TrainError::Resume {
-        path,
         problem: format!(
-            "holds {:?}, not an epoch number; delete it and pass the epoch to resume from",
-            text.trim()
+            "cannot be read ({e}); it is written beside the weights by ModelCheckpoint"
         ),
-    })
+    })?;
+    text.trim()
+        .parse::<usize>()
+        .map_err(|_| TrainError::Resume {
+            path,
+            problem: format!(
+                "holds {:?}, not an epoch number; delete it and pass the epoch to resume from",
+                text.trim()
+            ),
+        })
 }
 
 /// Saves the model's weights after epochs (Keras's `ModelCheckpoint`), atomically with
@@ -504,7 +509,12 @@ impl StepDecay {
 }
 
 impl<E: Dtype, D: Device<E>, M> Callback<E, D, M> for StepDecay {
-    fn on_epoch_begin(&mut self, epoch: usize, _m: &mut M, ctl: &mut Control) -> Result<(), TrainError> {
+    fn on_epoch_begin(
+        &mut self,
+        epoch: usize,
+        _m: &mut M,
+        ctl: &mut Control,
+    ) -> Result<(), TrainError> {
         schedule_begin(Some(self.lr(epoch)), ctl);
         Ok(())
     }
@@ -531,7 +541,12 @@ impl ExponentialDecay {
 }
 
 impl<E: Dtype, D: Device<E>, M> Callback<E, D, M> for ExponentialDecay {
-    fn on_epoch_begin(&mut self, epoch: usize, _m: &mut M, ctl: &mut Control) -> Result<(), TrainError> {
+    fn on_epoch_begin(
+        &mut self,
+        epoch: usize,
+        _m: &mut M,
+        ctl: &mut Control,
+    ) -> Result<(), TrainError> {
         schedule_begin(Some(self.lr(epoch)), ctl);
         Ok(())
     }
@@ -562,7 +577,12 @@ impl CosineDecay {
 }
 
 impl<E: Dtype, D: Device<E>, M> Callback<E, D, M> for CosineDecay {
-    fn on_epoch_begin(&mut self, epoch: usize, _m: &mut M, ctl: &mut Control) -> Result<(), TrainError> {
+    fn on_epoch_begin(
+        &mut self,
+        epoch: usize,
+        _m: &mut M,
+        ctl: &mut Control,
+    ) -> Result<(), TrainError> {
         schedule_begin(Some(self.lr(epoch)), ctl);
         Ok(())
     }
@@ -618,7 +638,10 @@ impl<E: Dtype, D: Device<E>, M> Callback<E, D, M> for ReduceLROnPlateau {
         if !(self.factor > 0.0 && self.factor < 1.0) {
             return Err(TrainError::InvalidConfig {
                 field: "ReduceLROnPlateau",
-                problem: format!("has factor {}: use a value in (0, 1), e.g. 0.1", self.factor),
+                problem: format!(
+                    "has factor {}: use a value in (0, 1), e.g. 0.1",
+                    self.factor
+                ),
             });
         }
         self.wait = 0;

@@ -15,6 +15,7 @@ use rand::SeedableRng;
 use super::callbacks::{Callback, Control};
 use super::history::{EpochMetrics, Evaluation, History};
 use super::loss::{count_top_k, predicted_classes, sample_factors, weighted_loss, Loss};
+use super::metrics::ConfusionMatrix;
 use super::progress::EpochBar;
 use super::{device_err, TrainError};
 use crate::backend::{Backend, Element};
@@ -138,7 +139,11 @@ impl FitConfig {
             return bad("top_k", "is Some(0): use k >= 1, e.g. Some(5)".into());
         }
         if let Some(w) = &self.class_weights {
-            if let Some((class, v)) = w.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
+            if let Some((class, v)) = w
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+            {
                 return bad(
                     "class_weights",
                     format!("has weight {v} for class {class}: weights must be finite and >= 0"),
@@ -603,7 +608,8 @@ impl Predictions {
     /// Sample `i`'s probabilities.
     pub fn row(&self, i: usize) -> Option<&[f32]> {
         let start = i.checked_mul(self.outputs)?;
-        self.probabilities.get(start..start.checked_add(self.outputs)?)
+        self.probabilities
+            .get(start..start.checked_add(self.outputs)?)
     }
 }
 
@@ -649,4 +655,21 @@ where
         }
     }
     Ok(out)
+}
+
+/// The confusion matrix of `model` on `data` (true labels against [`predict`]'s classes).
+pub fn confusion_matrix<E, D, M, const K: usize>(
+    model: &M,
+    data: &Dataset<M::InputShape>,
+    batch_size: usize,
+) -> Result<ConfusionMatrix, TrainError>
+where
+    E: Element,
+    D: Backend<E>,
+    M: Network<E, D, OutputShape = (Const<K>,)>,
+{
+    let p = predict(model, data, batch_size)?;
+    let classes = if K == 1 { 2 } else { K };
+    check_labels(data, classes, "evaluation")?;
+    ConfusionMatrix::new(data.labels(), &p.classes, classes)
 }

@@ -168,7 +168,11 @@ impl Loss {
 
     /// The target rows (`labels.len()` rows of `outputs` values) this loss compares the
     /// outputs with.
-    pub fn targets<E: Element>(&self, labels: &[usize], outputs: usize) -> Result<Vec<E>, TrainError> {
+    pub fn targets<E: Element>(
+        &self,
+        labels: &[usize],
+        outputs: usize,
+    ) -> Result<Vec<E>, TrainError> {
         if outputs == 1 && matches!(self, Self::BinaryCrossentropy | Self::MeanSquaredError) {
             return labels
                 .iter()
@@ -212,12 +216,15 @@ pub fn sample_factors(
         .enumerate()
         .map(|(index, &label)| match class_weights {
             None => Ok(1.0 / n),
-            Some(w) => w.get(label).map(|w| w / n).ok_or(TrainError::LabelOutOfRange {
-                set: "batch",
-                index,
-                label,
-                classes: w.len(),
-            }),
+            Some(w) => w
+                .get(label)
+                .map(|w| w / n)
+                .ok_or(TrainError::LabelOutOfRange {
+                    set: "batch",
+                    index,
+                    label,
+                    classes: w.len(),
+                }),
         })
         .collect()
 }
@@ -304,7 +311,13 @@ pub fn weighted_loss<B: Dim, const K: usize, E: Element, D: Device<E>, T: Tape<E
 /// probability rows `targets` (`B * K` values, each row summing to 1, e.g. one-hot):
 /// `mean_b(-sum_k targets[b, k] * log_softmax(logits)[b, k])` (Keras's
 /// `categorical_crossentropy` from logits).
-pub fn categorical_cross_entropy<B: Dim, const K: usize, E: Element, D: Device<E>, T: Tape<E, D>>(
+pub fn categorical_cross_entropy<
+    B: Dim,
+    const K: usize,
+    E: Element,
+    D: Device<E>,
+    T: Tape<E, D>,
+>(
     logits: Tensor<(B, Const<K>), E, D, T>,
     targets: Vec<E>,
 ) -> Result<Tensor<Rank0, E, D, T>, TrainError> {

@@ -149,6 +149,12 @@ pub fn balanced_class_weights(labels: &[usize], classes: usize) -> Result<Vec<f6
     let n = labels.len() as f64;
     Ok(counts
         .iter()
-        .map(|&c| if c == 0 { 0.0 } else { n / (classes as f64 * c as f64) })
+        .map(|&c| {
+            if c == 0 {
+                0.0
+            } else {
+                n / (classes as f64 * c as f64)
+            }
+        })
         .collect())
 }

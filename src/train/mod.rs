@@ -21,11 +21,11 @@ use crate::weights::WeightsError;
 
 pub use callbacks::{
     read_checkpoint_epoch, read_csv_last_epoch, Callback, Control, CosineDecay, CsvLogger,
-    EarlyStopping, ExponentialDecay, ModelCheckpoint, Mode, ReduceLROnPlateau, StepDecay,
+    EarlyStopping, ExponentialDecay, Mode, ModelCheckpoint, ReduceLROnPlateau, StepDecay,
 };
 pub use fit::{
-    epoch_line, evaluate, evaluate_with, fit, fit_with, model_device, predict, split_validation,
-    BatchOrder, FitConfig, Predictions, Verbosity,
+    confusion_matrix, epoch_line, evaluate, evaluate_with, fit, fit_with, model_device, predict,
+    split_validation, BatchOrder, FitConfig, Predictions, Verbosity,
 };
 pub use history::{top_k_name, EpochMetrics, Evaluation, History};
 pub use loss::{
