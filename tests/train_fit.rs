@@ -414,6 +414,7 @@ fn prelude_names_do_not_clash_with_dfdx() {
     let _data: Option<Dataset> = None;
     let _shape: Option<MnistShape> = None;
     let _h: History = History::default();
+    let _l: (Loss, Verbosity) = (Loss::default(), Verbosity::Silent);
     let _e: Option<(Evaluation, EpochMetrics, TrainError, DataError, Mnist)> = None;
     let _load = || load_mnist("data/mnist");
     let _fit = fit::<f32, Cpu, TinyModule<f32, Cpu>, Adam<TinyModule<f32, Cpu>, f32, Cpu>, 3>;

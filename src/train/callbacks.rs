@@ -323,6 +323,10 @@ impl ModelCheckpoint {
 impl<E: Dtype + SafeDtype, D: Device<E>, M: TensorCollection<E, D>> Callback<E, D, M>
     for ModelCheckpoint
 {
+    fn on_train_begin(&mut self, _model: &mut M, _ctl: &mut Control) -> Result<(), TrainError> {
+        create_parent(&self.path)
+    }
+
     fn on_epoch_end(
         &mut self,
         logs: &EpochMetrics,
@@ -448,6 +452,7 @@ pub fn read_csv_last_epoch(path: &Path) -> Result<usize, TrainError> {
 
 impl<E: Dtype, D: Device<E>, M> Callback<E, D, M> for CsvLogger {
     fn on_train_begin(&mut self, _model: &mut M, _ctl: &mut Control) -> Result<(), TrainError> {
+        create_parent(&self.path)?;
         self.rows.clear();
         if self.append {
             if let Ok(text) = fs::read_to_string(&self.path) {
@@ -478,6 +483,22 @@ impl<E: Dtype, D: Device<E>, M> Callback<E, D, M> for CsvLogger {
         let k = logs.top_k.map(|(k, _)| k);
         self.rows.push(Self::row(logs, k));
         self.write(k)
+    }
+}
+
+/// Creates `path`'s directory if it is missing (for the files callbacks write).
+fn create_parent(path: &Path) -> Result<(), TrainError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            fs::create_dir_all(dir).map_err(|e| TrainError::Output {
+                path: path.to_path_buf(),
+                problem: format!(
+                    "cannot be written: its directory cannot be created ({e}); pick a \
+                     writable place"
+                ),
+            })
+        }
+        _ => Ok(()),
     }
 }
 

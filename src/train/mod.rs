@@ -119,6 +119,14 @@ pub enum TrainError {
     /// Saving weights or a log file failed (a checkpoint or CSV callback).
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    /// A file a callback writes cannot be written.
+    #[error("`{}` {problem}", .path.display())]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// What a resumed run needs could not be read.
     #[error("cannot resume: `{}` {problem}", .path.display())]
     Resume {
