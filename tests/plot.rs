@@ -114,7 +114,7 @@ fn image_grids_are_pngs() {
     let (w, h) = png_size(&p);
     assert!(w >= 360 && h > 84, "{w}x{h}");
     assert_eq!(
-        plot_misclassified(&data, &data.labels().to_vec(), 16, out("none.png")).unwrap(),
+        plot_misclassified(&data, data.labels(), 16, out("none.png")).unwrap(),
         0
     );
     let bad = plot_image_grid(

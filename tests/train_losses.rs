@@ -93,10 +93,7 @@ fn mean_squared_error_matches_hand_computed_value() {
     // (0.25 + 0 + 1 + 4) / 4
     assert!(close(loss.array(), 5.25 / 4.0));
     let g = loss.backward().get(&out).as_vec();
-    assert_eq!(
-        g,
-        vec![2.0 * 0.5 / 4.0, 0.0, 2.0 * -1.0 / 4.0, 2.0 * -2.0 / 4.0]
-    );
+    assert_eq!(g, vec![2.0 * 0.5 / 4.0, 0.0, -2.0 / 4.0, -4.0 / 4.0]);
 }
 
 #[test]

@@ -113,13 +113,12 @@ impl fmt::Display for ConfusionMatrix {
             write!(f, " {p:>width$}")?;
         }
         writeln!(f, "  recall")?;
-        let recall = self.recall();
-        for t in 0..self.classes {
+        for (t, recall) in self.recall().into_iter().enumerate() {
             write!(f, "{t:>9}")?;
             for p in 0..self.classes {
                 write!(f, " {:>width$}", self.count(t, p))?;
             }
-            match recall[t] {
+            match recall {
                 Some(r) => writeln!(f, "  {r:.4}")?,
                 None => writeln!(f, "       -")?,
             }
