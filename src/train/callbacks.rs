@@ -154,8 +154,9 @@ impl Tracker {
 /// After each epoch the metric counts as improved when it beats the best so far by more
 /// than `min_delta`; after `patience` epochs in a row without improvement, training stops.
 /// With `restore_best_weights`, the model is set back to the weights of its best epoch
-/// when training ends (by this stop or otherwise); the copy is kept with `Clone` (a dfdx
-/// tensor clone shares its buffer until the optimizer writes to it).
+/// when training ends, by this stop or otherwise (Keras restores only when it stops); the
+/// copy is kept with `Clone` (a dfdx tensor clone shares its buffer until the optimizer
+/// writes to it).
 #[derive(Debug, Clone)]
 pub struct EarlyStopping<M> {
     tracker: Tracker,

@@ -1,11 +1,13 @@
 //! Training and evaluating a [`Network`](crate::Network) classifier, Keras style:
-//! [`fit`] runs epochs of shuffled mini-batches with any dfdx optimizer and returns a
-//! [`History`]; [`evaluate`] gives a dataset's loss and accuracy.
+//! [`fit`] (or [`fit_with`], with [`callbacks`]) runs epochs of mini-batches with any dfdx
+//! optimizer and returns a [`History`]; [`evaluate`] / [`evaluate_with`] give a dataset's
+//! loss and metrics, [`predict`] its probabilities and classes, [`confusion_matrix`] its
+//! per-class results.
 //!
-//! The loss is softmax cross-entropy computed from the network's logits (the output before
-//! a final `Softmax`, see [`Network::try_forward_logits`](crate::Network::try_forward_logits))
-//! with `log_softmax`, which is numerically stable whether or not the network ends in
-//! `Softmax`.
+//! Every [`Loss`] is computed from the network's logits (the output before a final
+//! `Softmax`, see [`Network::try_forward_logits`](crate::Network::try_forward_logits)) in
+//! a numerically stable form (`log_softmax`, or `max(x, 0) - x t + ln(1 + e^-|x|)` for
+//! binary cross-entropy), whether or not the network ends in `Softmax`.
 
 pub mod callbacks;
 mod fit;
