@@ -2,7 +2,7 @@
 //! [`EarlyStopping`], [`ModelCheckpoint`], [`CsvLogger`], and the learning-rate schedules
 //! [`StepDecay`], [`ExponentialDecay`], [`CosineDecay`] and [`ReduceLROnPlateau`].
 //! (Keras's `TerminateOnNaN` is built in: `fit` stops with
-//! [`TrainError::NonFiniteLoss`](super::TrainError::NonFiniteLoss) naming the epoch and
+//! [`TrainError::NonFiniteLoss`] naming the epoch and
 //! step, before any callback sees the bad epoch, so a checkpoint keeps the last good
 //! weights.)
 
