@@ -129,3 +129,26 @@ fn image_grids_are_pngs() {
     );
     assert!(bad.unwrap_err().to_string().contains("3 pixels"));
 }
+
+#[test]
+fn training_report_writes_three_pictures() {
+    let ring: Vec<f32> = (0..784).map(|i| ((i % 28) as f32 / 28.0).round()).collect();
+    let data: Dataset<(Const<1>, Const<28>, Const<28>)> =
+        Dataset::new(ring.repeat(4), vec![0, 1, 2, 3]).unwrap();
+    let dir = out("report");
+    let written =
+        typenet::plot::plot_training_report(&dir, Some(&history(3)), &data, &[0, 1, 3, 3], 4)
+            .unwrap();
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["history.png", "confusion_matrix.png", "misclassified.png"]
+    );
+    for p in &written {
+        png_size(p);
+    }
+    assert!(typenet::plot::plot_training_report(&dir, None, &data, &[0, 9, 3, 3], 4).is_err());
+}

@@ -388,3 +388,20 @@ fn csv_log_and_resume() {
     let missing = read_csv_last_epoch(&tmp("missing.csv")).unwrap_err();
     assert!(missing.to_string().contains("cannot resume"), "{missing}");
 }
+
+#[test]
+fn a_bad_epoch_file_is_a_clear_error() {
+    let path = tmp("bad.safetensors");
+    std::fs::write(
+        typenet::train::callbacks::checkpoint_epoch_path(&path),
+        "seven\n",
+    )
+    .unwrap();
+    let err = read_checkpoint_epoch(&path).unwrap_err();
+    assert!(err.to_string().contains("not an epoch number"), "{err}");
+    let err = read_checkpoint_epoch(&tmp("none.safetensors")).unwrap_err();
+    assert!(
+        err.to_string().contains("written beside the weights"),
+        "{err}"
+    );
+}

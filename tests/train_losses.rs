@@ -325,3 +325,64 @@ fn shuffle_off_keeps_the_data_order() {
     let batches: Vec<Vec<usize>> = a.next_epoch().map(|c| c.to_vec()).collect();
     assert_eq!(batches, vec![vec![0, 1], vec![2, 3], vec![4]]);
 }
+
+#[test]
+fn single_output_targets_and_classes() {
+    let t = Loss::BinaryCrossentropy
+        .targets::<f32>(&[0, 1, 1], 1)
+        .unwrap();
+    assert_eq!(t, vec![0.0, 1.0, 1.0]);
+    assert!(matches!(
+        Loss::BinaryCrossentropy.targets::<f32>(&[2], 1),
+        Err(TrainError::LabelOutOfRange {
+            label: 2,
+            classes: 2,
+            ..
+        })
+    ));
+    assert_eq!(Loss::BinaryCrossentropy.classes(1), 2);
+    assert_eq!(Loss::SparseCategoricalCrossentropy.classes(1), 1);
+    assert_eq!(
+        typenet::train::predicted_classes(&[-0.5f32, 0.0, 2.0], 1),
+        vec![0, 0, 1]
+    );
+    assert_eq!(
+        typenet::train::predicted_classes(&[0.1f32, 0.7, 0.2, f32::NAN, 1.0, 0.0], 3),
+        vec![1, 1]
+    );
+    let bad = Loss::CategoricalCrossentropy {
+        label_smoothing: 1.0,
+    };
+    let mut m: TinyModule<f32, Cpu> = Cpu::seed_from_u64(1).build_module::<Tiny, f32>();
+    let mut opt = Adam::new(&m, AdamConfig::default());
+    let err = fit(
+        &mut m,
+        &mut opt,
+        &blobs(6),
+        None,
+        &FitConfig {
+            loss: bad,
+            ..quiet(1, 4)
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("label_smoothing 1"), "{err}");
+}
+
+#[test]
+fn confusion_matrix_of_a_model_matches_predict() {
+    let m: TinyModule<f32, Cpu> = Cpu::seed_from_u64(5).build_module::<Tiny, f32>();
+    let data = blobs(12);
+    let p = predict(&m, &data, 5).unwrap();
+    let cm = typenet::train::confusion_matrix(&m, &data, 4).unwrap();
+    assert_eq!(cm.total(), 12);
+    let right = p
+        .classes
+        .iter()
+        .zip(data.labels())
+        .filter(|(a, b)| a == b)
+        .count();
+    assert!(close(cm.accuracy(), right as f64 / 12.0));
+    let e = typenet::train::evaluate(&m, &data, 12).unwrap();
+    assert!(close(cm.accuracy(), e.accuracy));
+}
