@@ -391,6 +391,7 @@ where
     for cb in callbacks.iter_mut() {
         cb.on_train_begin(model, &mut ctl)?;
     }
+    check_lr(ctl.lr(), config.initial_epoch + 1)?;
     optimizer.set_lr(ctl.lr());
 
     for epoch in config.initial_epoch + 1..=config.epochs {
