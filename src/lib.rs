@@ -8,6 +8,7 @@ pub mod layers;
 pub mod network;
 pub mod ops;
 pub mod optim;
+pub mod plot;
 pub mod summary;
 pub mod train;
 pub mod weights;
@@ -28,7 +29,7 @@ pub mod prelude {
     pub use crate::optim::{AnyOptimizer, OptimizerConfig, OptimizerKind};
     pub use crate::summary::Summary;
     pub use crate::train::{
-        evaluate, fit, EpochMetrics, Evaluation, FitConfig, History, TrainError,
+        evaluate, fit, EpochMetrics, Evaluation, FitConfig, History, Loss, TrainError, Verbosity,
     };
     pub use crate::weights::{load_weights, save_weights, WeightsError};
     pub use typenet_macros::network;

@@ -232,3 +232,35 @@ impl<M: TensorCollection<E, D>, E: Dtype, D: Device<E>> Optimizer<M, D, E>
         }
     }
 }
+
+/// An optimizer whose learning rate can be read and changed between steps (what
+/// [`fit`](crate::train::fit) needs for learning-rate schedules and for logging the rate).
+pub trait LearningRate {
+    /// The current learning rate.
+    fn lr(&self) -> f64;
+    /// Sets the learning rate; the optimizer's other state (moments, momentum) is kept.
+    fn set_lr(&mut self, lr: f64);
+}
+
+impl<M, E: Dtype, D: Storage<E>> LearningRate for AnyOptimizer<M, E, D> {
+    fn lr(&self) -> f64 {
+        AnyOptimizer::lr(self)
+    }
+    fn set_lr(&mut self, lr: f64) {
+        AnyOptimizer::set_lr(self, lr)
+    }
+}
+
+macro_rules! dfdx_learning_rate {
+    ($($opt:ident),*) => {$(
+        impl<M, E: Dtype, D: Storage<E>> LearningRate for $opt<M, E, D> {
+            fn lr(&self) -> f64 {
+                self.cfg.lr
+            }
+            fn set_lr(&mut self, lr: f64) {
+                self.cfg.lr = lr;
+            }
+        }
+    )*};
+}
+dfdx_learning_rate!(Sgd, Adam, RMSprop);

@@ -40,7 +40,7 @@ fn mnist_cnn_learns_from_a_slice_of_mnist() {
         epochs: 2,
         batch_size: 16,
         seed: 0,
-        verbose: true,
+        ..Default::default()
     };
     let history = fit(&mut model, &mut opt, &train, None, &config).expect("fit");
     let after = evaluate(&model, &test, 250).expect("evaluate");

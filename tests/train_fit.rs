@@ -16,7 +16,8 @@ fn quiet(epochs: usize, batch_size: usize, seed: u64) -> typenet::train::FitConf
         epochs,
         batch_size,
         seed,
-        verbose: false,
+        verbose: typenet::train::Verbosity::Silent,
+        ..Default::default()
     }
 }
 
@@ -368,7 +369,10 @@ fn epoch_line_is_keras_style() {
         validation: Some(typenet::train::Evaluation {
             loss: 0.09421,
             accuracy: 0.9706,
+            top_k: None,
         }),
+        top_k: None,
+        lr: Some(0.001),
     };
     assert_eq!(
         m.to_string(),
@@ -376,7 +380,7 @@ fn epoch_line_is_keras_style() {
     );
     let no_val = typenet::train::EpochMetrics {
         validation: None,
-        ..m
+        ..m.clone()
     };
     assert_eq!(
         no_val.to_string(),
@@ -410,6 +414,7 @@ fn prelude_names_do_not_clash_with_dfdx() {
     let _data: Option<Dataset> = None;
     let _shape: Option<MnistShape> = None;
     let _h: History = History::default();
+    let _l: (Loss, Verbosity) = (Loss::default(), Verbosity::Silent);
     let _e: Option<(Evaluation, EpochMetrics, TrainError, DataError, Mnist)> = None;
     let _load = || load_mnist("data/mnist");
     let _fit = fit::<f32, Cpu, TinyModule<f32, Cpu>, Adam<TinyModule<f32, Cpu>, f32, Cpu>, 3>;

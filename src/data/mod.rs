@@ -10,6 +10,7 @@
 
 pub mod idx;
 mod mnist;
+pub mod sampling;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -219,6 +220,9 @@ pub enum DataError {
     /// A value does not fit the model's element type.
     #[error("the value {0} does not fit the model's element type")]
     Conversion(f32),
+    /// An argument out of range (the message says which and what to use).
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 fn magic_kind(magic: u32) -> &'static str {
@@ -377,6 +381,27 @@ impl<S: SampleShape> Dataset<S> {
         Ok(Self {
             features: features.to_vec(),
             labels: labels.to_vec(),
+            shape: PhantomData,
+        })
+    }
+
+    /// The samples at `indices`, in that order (repeats allowed); an error naming the
+    /// first index past the end.
+    pub fn select(&self, indices: &[usize]) -> Result<Self, DataError> {
+        let mut features = Vec::with_capacity(indices.len().saturating_mul(S::NUMEL));
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let (values, label) = self.get(i).ok_or(DataError::OutOfRange {
+                start: i,
+                end: i + 1,
+                len: self.len(),
+            })?;
+            features.extend_from_slice(values);
+            labels.push(label);
+        }
+        Ok(Self {
+            features,
+            labels,
             shape: PhantomData,
         })
     }

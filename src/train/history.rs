@@ -9,6 +9,29 @@ pub struct Evaluation {
     pub loss: f64,
     /// Fraction of samples whose largest output is their label, in `[0, 1]`.
     pub accuracy: f64,
+    /// `(k, fraction of samples whose label is among their k largest outputs)`, when
+    /// [`FitConfig::top_k`](super::FitConfig::top_k) asks for it.
+    pub top_k: Option<(usize, f64)>,
+}
+
+impl Evaluation {
+    /// A metric by its Keras name: `loss`, `accuracy` or `top_K_accuracy` (e.g.
+    /// `top_5_accuracy`).
+    pub fn get(&self, name: &str) -> Option<f64> {
+        match name {
+            "loss" => Some(self.loss),
+            "accuracy" => Some(self.accuracy),
+            _ => match self.top_k {
+                Some((k, v)) if name == top_k_name(k) => Some(v),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Keras's name for top-k accuracy: `top_5_accuracy`.
+pub fn top_k_name(k: usize) -> String {
+    format!("top_{k}_accuracy")
 }
 
 /// One epoch of training.
@@ -31,6 +54,29 @@ pub struct EpochMetrics {
     pub samples: usize,
     /// The validation set's loss and accuracy after the epoch, when one was given.
     pub validation: Option<Evaluation>,
+    /// Top-k accuracy of the epoch's training samples, when asked for: `(k, fraction)`.
+    pub top_k: Option<(usize, f64)>,
+    /// The optimizer's learning rate during the epoch.
+    pub lr: Option<f64>,
+}
+
+impl EpochMetrics {
+    /// A metric by its Keras name: `loss`, `accuracy`, `top_5_accuracy`, `val_loss`,
+    /// `val_accuracy`, `val_top_5_accuracy`, `lr`. `None` when the epoch did not measure it.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        if name == "lr" || name == "learning_rate" {
+            return self.lr;
+        }
+        if let Some(rest) = name.strip_prefix("val_") {
+            return self.validation.as_ref().and_then(|v| v.get(rest));
+        }
+        Evaluation {
+            loss: self.loss,
+            accuracy: self.accuracy,
+            top_k: self.top_k,
+        }
+        .get(name)
+    }
 }
 
 impl fmt::Display for EpochMetrics {
@@ -42,12 +88,18 @@ impl fmt::Display for EpochMetrics {
             "Epoch {}/{} - {:.2}s - loss: {:.4} - accuracy: {:.4}",
             self.epoch, self.epochs, self.seconds, self.loss, self.accuracy
         )?;
+        if let Some((k, v)) = self.top_k {
+            write!(f, " - {}: {v:.4}", top_k_name(k))?;
+        }
         if let Some(v) = &self.validation {
             write!(
                 f,
                 " - val_loss: {:.4} - val_accuracy: {:.4}",
                 v.loss, v.accuracy
             )?;
+            if let Some((k, t)) = v.top_k {
+                write!(f, " - val_{}: {t:.4}", top_k_name(k))?;
+            }
         }
         Ok(())
     }
@@ -100,6 +152,17 @@ impl History {
             .iter()
             .filter_map(|e| e.validation.map(|v| v.accuracy))
             .collect()
+    }
+
+    /// A metric per epoch by its Keras name (see [`EpochMetrics::get`]); epochs that did
+    /// not measure it are left out.
+    pub fn metric(&self, name: &str) -> Vec<f64> {
+        self.epochs.iter().filter_map(|e| e.get(name)).collect()
+    }
+
+    /// The epoch numbers (from 1, continuing from `initial_epoch` on a resumed run).
+    pub fn epoch_numbers(&self) -> Vec<usize> {
+        self.epochs.iter().map(|e| e.epoch).collect()
     }
 
     /// Seconds per epoch (training steps only).

@@ -1,22 +1,41 @@
 //! Training and evaluating a [`Network`](crate::Network) classifier, Keras style:
-//! [`fit`] runs epochs of shuffled mini-batches with any dfdx optimizer and returns a
-//! [`History`]; [`evaluate`] gives a dataset's loss and accuracy.
+//! [`fit`] (or [`fit_with`], with [`callbacks`]) runs epochs of mini-batches with any dfdx
+//! optimizer and returns a [`History`]; [`evaluate`] / [`evaluate_with`] give a dataset's
+//! loss and metrics, [`predict`] its probabilities and classes, [`confusion_matrix`] its
+//! per-class results.
 //!
-//! The loss is softmax cross-entropy computed from the network's logits (the output before
-//! a final `Softmax`, see [`Network::try_forward_logits`](crate::Network::try_forward_logits))
-//! with `log_softmax`, which is numerically stable whether or not the network ends in
-//! `Softmax`.
+//! Every [`Loss`] is computed from the network's logits (the output before a final
+//! `Softmax`, see [`Network::try_forward_logits`](crate::Network::try_forward_logits)) in
+//! a numerically stable form (`log_softmax`, or `max(x, 0) - x t + ln(1 + e^-|x|)` for
+//! binary cross-entropy), whether or not the network ends in `Softmax`.
 
+pub mod callbacks;
 mod fit;
 mod history;
 mod loss;
+mod metrics;
 mod progress;
 
-use crate::data::DataError;
+use std::path::PathBuf;
 
-pub use fit::{evaluate, fit, model_device, BatchOrder, FitConfig};
-pub use history::{EpochMetrics, Evaluation, History};
-pub use loss::{count_correct, one_hot, softmax_cross_entropy};
+use crate::data::DataError;
+use crate::weights::WeightsError;
+
+pub use callbacks::{
+    read_checkpoint_epoch, read_csv_last_epoch, Callback, Control, CosineDecay, CsvLogger,
+    EarlyStopping, ExponentialDecay, Mode, ModelCheckpoint, ReduceLROnPlateau, StepDecay,
+};
+pub use fit::{
+    confusion_matrix, epoch_line, evaluate, evaluate_with, fit, fit_with, model_device, predict,
+    split_validation, BatchOrder, FitConfig, Predictions, Verbosity,
+};
+pub use history::{top_k_name, EpochMetrics, Evaluation, History};
+pub use loss::{
+    binary_cross_entropy, categorical_cross_entropy, count_correct, count_top_k,
+    mean_squared_error, one_hot, predicted_classes, sample_factors, softmax_cross_entropy,
+    weighted_loss, Loss,
+};
+pub use metrics::{balanced_class_weights, ConfusionMatrix};
 
 /// What went wrong while training or evaluating. Each message says what was wrong and
 /// how to fix it.
@@ -99,6 +118,25 @@ pub enum TrainError {
     /// Building a batch from the data failed.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// Saving weights or a log file failed (a checkpoint or CSV callback).
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// A file a callback writes cannot be written.
+    #[error("`{}` {problem}", .path.display())]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// What a resumed run needs could not be read.
+    #[error("cannot resume: `{}` {problem}", .path.display())]
+    Resume {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// Maps a device error to [`TrainError::Device`] with `context`.
