@@ -146,6 +146,16 @@ where
     (median(f) * 1e3, median(b) * 1e3)
 }
 
+/// `println!` that ends the program quietly when stdout is closed (`bench | head`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        if writeln!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(1);
+        }
+    }};
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -156,7 +166,7 @@ fn main() {
     };
     let dev = Cpu::default();
     let n = args.batch;
-    println!(
+    say!(
         "MNIST CNN, batch {n}, {} threads, median of {} runs",
         rayon::current_num_threads(),
         args.repeats
@@ -169,13 +179,13 @@ fn main() {
     let per_step = median(runs.iter().map(|r| r.0).collect()) / args.steps as f64;
     let part = |i: usize| median(runs.iter().map(|r| r.1[i]).collect()) / args.steps as f64 * 1e3;
     let train_ips = n as f64 / per_step;
-    println!(
+    say!(
         "training:  {:>8.0} images/s  ({:.2} ms/step, epoch of {TRAIN_IMAGES} ~ {:.2} s)",
         train_ips,
         per_step * 1e3,
         TRAIN_IMAGES as f64 / train_ips
     );
-    println!(
+    say!(
         "  per step: forward + loss {:.2} ms, backward {:.2} ms, Adam update {:.2} ms",
         part(0),
         part(1),
@@ -188,13 +198,13 @@ fn main() {
         .map(|_| infer_seconds(&dev, TEST_IMAGES, infer_batch))
         .collect();
     let inf = median(inf);
-    println!(
+    say!(
         "inference: {:>8.0} images/s  ({TEST_IMAGES} test images in {:.3} s, batch {infer_batch})",
         TEST_IMAGES as f64 / inf,
         inf
     );
 
-    println!("per layer (batch {n}):   forward ms   backward ms");
+    say!("per layer (batch {n}):   forward ms   backward ms");
     let conv = Conv2D::<1, 32, 3, 1, 0, 1, true, f32, Cpu>::build(&dev);
     let fused = typenet::layers::Fused {
         relu: true,
@@ -266,6 +276,6 @@ fn main() {
         ),
     ];
     for (name, (f, b)) in rows {
-        println!("  {name:<30} {f:>9.3}   {b:>11.3}");
+        say!("  {name:<30} {f:>9.3}   {b:>11.3}");
     }
 }

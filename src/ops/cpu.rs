@@ -561,73 +561,90 @@ fn conv_backward<E: Element>(
             gyc,
         )
     };
-    gx_parts
-        .into_par_iter()
-        .zip(s.x.par_chunks(chw))
-        .zip(gy.par_chunks(gy_len))
-        .enumerate()
-        .fold(
-            scratch,
-            |(mut acc, mut cols, mut gcols, mut gyc), (b, ((gxb, xb), gyb))| {
-                // The gradient of this image's convolution output.
-                let gyc_b: &[E] = match s.pool {
-                    Some(pg) => {
-                        gyc.fill(E::zero());
-                        let plane_out = pg.h_out * pg.w_out;
-                        let arg_b = &s.arg[b * gy_len..(b + 1) * gy_len];
-                        for (o, (gp, ap)) in gyb
-                            .chunks(plane_out)
-                            .zip(arg_b.chunks(plane_out))
-                            .enumerate()
-                        {
-                            let plane = &mut gyc[o * hw_out..(o + 1) * hw_out];
-                            for (&v, &a) in gp.iter().zip(ap) {
-                                if let Some(d) = plane.get_mut(a as usize) {
-                                    *d += v;
-                                }
-                            }
+    #[allow(clippy::too_many_arguments)]
+    let per_image = |b: usize,
+                     gxb: Option<&mut [E]>,
+                     xb: &[E],
+                     gyb: &[E],
+                     acc: &mut (Vec<E>, Vec<E>),
+                     cols: &mut Vec<E>,
+                     gcols: &mut Vec<E>,
+                     gyc: &mut Vec<E>| {
+        // The gradient of this image's convolution output.
+        let gyc_b: &[E] = match s.pool {
+            Some(pg) => {
+                gyc.fill(E::zero());
+                let plane_out = pg.h_out * pg.w_out;
+                let arg_b = &s.arg[b * gy_len..(b + 1) * gy_len];
+                for (o, (gp, ap)) in gyb
+                    .chunks(plane_out)
+                    .zip(arg_b.chunks(plane_out))
+                    .enumerate()
+                {
+                    let plane = &mut gyc[o * hw_out..(o + 1) * hw_out];
+                    for (&v, &a) in gp.iter().zip(ap) {
+                        if let Some(d) = plane.get_mut(a as usize) {
+                            *d += v;
                         }
-                        &gyc
                     }
-                    None => gyb,
-                };
-                let (gw, gb) = &mut acc;
-                for (o, row) in gyc_b.chunks(hw_out).enumerate() {
-                    gb[o] += small::sum(row);
                 }
-                im2col(g, xb, &mut cols);
-                // gw (O, CKK) += gy (O, HoWo) * cols^T (HoWo, CKK)
-                if ckk <= SMALL_K {
-                    small::matmul_bt_acc((g.c_out, ckk, hw_out), gw, gyc_b, &cols);
-                } else {
-                    matmul(
-                        (g.c_out, ckk, hw_out),
-                        gw,
-                        true,
-                        gyc_b,
-                        (hw_out, 1),
-                        &cols,
-                        (1, hw_out),
-                    );
-                }
-                if let Some(gxb) = gxb {
-                    // gcols (CKK, HoWo) = w^T (CKK, O) * gy (O, HoWo)
-                    matmul(
-                        (ckk, hw_out, g.c_out),
-                        &mut gcols,
-                        false,
-                        s.w,
-                        (1, ckk),
-                        gyc_b,
-                        (hw_out, 1),
-                    );
-                    col2im(g, &gcols, gxb);
-                }
-                (acc, cols, gcols, gyc)
-            },
-        )
-        .map(|(acc, ..)| acc)
-        .reduce(zero, |(mut gw, mut gb), (gw2, gb2)| {
+                gyc
+            }
+            None => gyb,
+        };
+        let (gw, gb) = acc;
+        for (o, row) in gyc_b.chunks(hw_out).enumerate() {
+            gb[o] += small::sum(row);
+        }
+        im2col(g, xb, cols);
+        // gw (O, CKK) += gy (O, HoWo) * cols^T (HoWo, CKK)
+        if ckk <= SMALL_K {
+            small::matmul_bt_acc((g.c_out, ckk, hw_out), gw, gyc_b, cols);
+        } else {
+            matmul(
+                (g.c_out, ckk, hw_out),
+                gw,
+                true,
+                gyc_b,
+                (hw_out, 1),
+                cols,
+                (1, hw_out),
+            );
+        }
+        if let Some(gxb) = gxb {
+            // gcols (CKK, HoWo) = w^T (CKK, O) * gy (O, HoWo)
+            matmul(
+                (ckk, hw_out, g.c_out),
+                gcols,
+                false,
+                s.w,
+                (1, ckk),
+                gyc_b,
+                (hw_out, 1),
+            );
+            col2im(g, gcols, gxb);
+        }
+    };
+    // Partial weight gradients over fixed chunks of images, summed in chunk order: the
+    // result does not depend on how rayon schedules the chunks (training is reproducible).
+    const IMAGES_PER_PARTIAL: usize = 8;
+    let mut items: Vec<(usize, Option<&mut [E]>)> = gx_parts.into_iter().enumerate().collect();
+    let partials: Vec<(Vec<E>, Vec<E>)> = items
+        .par_chunks_mut(IMAGES_PER_PARTIAL)
+        .map(|chunk| {
+            let (mut acc, mut cols, mut gcols, mut gyc) = scratch();
+            for (b, gxb) in chunk.iter_mut() {
+                let (b, gxb) = (*b, gxb.take());
+                let xb = &s.x[b * chw..(b + 1) * chw];
+                let gyb = &gy[b * gy_len..(b + 1) * gy_len];
+                per_image(b, gxb, xb, gyb, &mut acc, &mut cols, &mut gcols, &mut gyc);
+            }
+            acc
+        })
+        .collect();
+    partials
+        .into_iter()
+        .fold(zero(), |(mut gw, mut gb), (gw2, gb2)| {
             add_into(&mut gw, &gw2);
             add_into(&mut gb, &gb2);
             (gw, gb)
