@@ -39,12 +39,15 @@
 //! `--plot DIR` writes each run's confusion matrix (`DIR/<remedy>/confusion_matrix.png`),
 //! training curves and misclassified digits.
 
+mod common;
+
 use std::error::Error;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use common::positive;
 use dfdx::prelude::*;
 use typenet::data::sampling::{
     class_counts, random_over_sample, random_under_sample, subsample_classes,
@@ -85,13 +88,6 @@ struct Args {
     /// The directory holding the four MNIST files (gzipped or not).
     #[arg(long, value_name = "PATH", default_value = "data/mnist")]
     data_dir: PathBuf,
-}
-
-fn positive(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err("expected a whole number of at least 1".to_string()),
-    }
 }
 
 fn fraction(s: &str) -> Result<f64, String> {
@@ -175,27 +171,5 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let rendered = e.render().to_string();
-            let line = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{line} (see --help)");
-            return ExitCode::from(1);
-        }
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    common::cli_main(run)
 }

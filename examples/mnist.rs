@@ -34,12 +34,15 @@
 //! The MNIST files (`train-images-idx3-ubyte.gz`, ...) are read from `--data-dir`
 //! (default `data/mnist`, relative to the current directory).
 
+mod common;
+
 use std::error::Error;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use common::{learning_rate, positive};
 use dfdx::prelude::*;
 use typenet::plot::plot_training_report;
 use typenet::prelude::*;
@@ -100,23 +103,9 @@ struct Args {
     data_dir: PathBuf,
 }
 
-fn positive(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err("expected a whole number of at least 1".to_string()),
-    }
-}
-
 fn seed(s: &str) -> Result<u64, String> {
     s.parse::<u64>()
         .map_err(|_| format!("expected a whole number from 0 to {}", u64::MAX))
-}
-
-fn learning_rate(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err("expected a positive finite number, e.g. 0.001".to_string()),
-    }
 }
 
 #[cfg(feature = "cuda")]
@@ -217,29 +206,5 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        // --help and --version.
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            // clap's first line, `error: invalid value '0' for '--epochs <N>': ...`.
-            let rendered = e.render().to_string();
-            let line = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{line} (see --help)");
-            return ExitCode::from(1);
-        }
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    common::cli_main(run)
 }
