@@ -1,5 +1,4 @@
-//! The MNIST CNN of SPEC §1 declared with `network!`: the drop-in replacement for
-//! `handwritten_mnist.rs` once the macro lands (switch the `#[path]` line that includes it).
+//! The MNIST CNN of SPEC §1, declared with `network!`, for the integration tests.
 
 use typenet::prelude::*;
 
