@@ -1,6 +1,7 @@
-//! Fast CPU kernels: im2col + gemm convolution with fused bias and ReLU, and pooling that
-//! records its argmax for the backward pass. Work is split across cores by image (forward)
-//! or by image chunk with per-thread weight-gradient accumulators (backward).
+//! Fast CPU kernels: im2col convolution (gemm, or vectorised loops when a kernel has few
+//! taps) with fused bias, ReLU and max pooling, and pooling that records its argmax for the
+//! backward pass. Work is split across cores by image; weight gradients are summed over
+//! fixed chunks of images in a fixed order, so results do not depend on the scheduling.
 
 use dfdx::prelude::*;
 use gemm::Parallelism;
