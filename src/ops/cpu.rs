@@ -46,7 +46,8 @@ pub fn conv2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
 
     let (h_out, w_out) = pool.map_or((g.h_out, g.w_out), |pg| (pg.h_out, pg.w_out));
     let mut out = vec![E::zero(); g.batch * g.c_out * h_out * w_out];
-    let mut arg = if pool.is_some() {
+    // The argmax is only kept when a backward pass will need it.
+    let mut arg = if pool.is_some() && T::OWNS_TAPE {
         vec![0u32; out.len()]
     } else {
         Vec::new()
@@ -456,78 +457,89 @@ fn conv_forward<E: Element>(
     if out.is_empty() || chw == 0 {
         return;
     }
+    // Without a kept argmax (inference), pooling writes it to a per-thread scratch.
+    let keep_arg = !arg.is_empty();
     let scratch = || {
-        let y = if pool.is_some() {
-            vec![E::zero(); g.c_out * hw_out]
-        } else {
-            Vec::new()
+        let (y, a) = match pool {
+            Some(_) => (
+                vec![E::zero(); g.c_out * hw_out],
+                vec![0u32; if keep_arg { 0 } else { out_len }],
+            ),
+            None => (Vec::new(), Vec::new()),
         };
-        (vec![E::zero(); ckk * hw_out], y)
+        (vec![E::zero(); ckk * hw_out], y, a)
     };
-    let args: Vec<&mut [u32]> = if pool.is_some() {
-        arg.chunks_mut(out_len).collect()
+    let args: Vec<Option<&mut [u32]>> = if keep_arg {
+        arg.chunks_mut(out_len).map(Some).collect()
     } else {
-        (0..g.batch).map(|_| <&mut [u32]>::default()).collect()
+        (0..g.batch).map(|_| None).collect()
     };
     out.par_chunks_mut(out_len)
         .zip(x.par_chunks(chw))
         .zip(args)
-        .for_each_init(scratch, |(cols, y_scratch), ((out_b, xb), arg_b)| {
-            im2col(g, xb, cols);
-            let (y, pooled): (&mut [E], Option<&mut [E]>) = match pool {
-                Some(_) => (y_scratch, Some(out_b)),
-                None => (out_b, None),
-            };
-            if let Some(b) = bias {
-                for (o, yo) in y.chunks_mut(hw_out).enumerate() {
-                    yo.fill(b[o]);
+        .for_each_init(
+            scratch,
+            |(cols, y_scratch, a_scratch), ((out_b, xb), arg_b)| {
+                let arg_b: &mut [u32] = match arg_b {
+                    Some(a) => a,
+                    None => a_scratch,
+                };
+                im2col(g, xb, cols);
+                let (y, pooled): (&mut [E], Option<&mut [E]>) = match pool {
+                    Some(_) => (y_scratch, Some(out_b)),
+                    None => (out_b, None),
+                };
+                if let Some(b) = bias {
+                    for (o, yo) in y.chunks_mut(hw_out).enumerate() {
+                        yo.fill(b[o]);
+                    }
                 }
-            }
-            if ckk <= SMALL_K {
-                if bias.is_none() {
-                    y.fill(E::zero());
+                if ckk <= SMALL_K {
+                    if bias.is_none() {
+                        y.fill(E::zero());
+                    }
+                    small::matmul_acc((g.c_out, hw_out, ckk), y, w, cols);
+                } else {
+                    matmul(
+                        (g.c_out, hw_out, ckk),
+                        y,
+                        bias.is_some(),
+                        w,
+                        (ckk, 1),
+                        cols,
+                        (hw_out, 1),
+                    );
                 }
-                small::matmul_acc((g.c_out, hw_out, ckk), y, w, cols);
-            } else {
-                matmul(
-                    (g.c_out, hw_out, ckk),
-                    y,
-                    bias.is_some(),
-                    w,
-                    (ckk, 1),
-                    cols,
-                    (hw_out, 1),
-                );
-            }
-            match (pool, pooled) {
-                (Some(pg), Some(out_b)) => {
-                    let plane_out = pg.h_out * pg.w_out;
-                    for ((yp, op), ap) in y
-                        .chunks(hw_out)
-                        .zip(out_b.chunks_mut(plane_out))
-                        .zip(arg_b.chunks_mut(plane_out))
-                    {
-                        max_pool_plane(pg, yp, op, ap);
-                        if relu {
-                            for (v, a) in op.iter_mut().zip(ap.iter_mut()) {
-                                if *v <= E::zero() {
-                                    *v = E::zero();
-                                    *a = NONE;
+                match (pool, pooled) {
+                    (Some(pg), Some(out_b)) => {
+                        let plane_out = pg.h_out * pg.w_out;
+                        for ((yp, op), ap) in y
+                            .chunks(hw_out)
+                            .zip(out_b.chunks_mut(plane_out))
+                            .zip(arg_b.chunks_mut(plane_out))
+                        {
+                            max_pool_plane(pg, yp, op, ap);
+                            if relu {
+                                for (v, a) in op.iter_mut().zip(ap.iter_mut()) {
+                                    if *v <= E::zero() {
+                                        *v = E::zero();
+                                        *a = NONE;
+                                    }
                                 }
                             }
                         }
                     }
-                }
-                (None, _) if relu => {
-                    for v in y.iter_mut() {
-                        if *v < E::zero() {
-                            *v = E::zero();
+                    (None, _) if relu => {
+                        for v in y.iter_mut() {
+                            if *v < E::zero() {
+                                *v = E::zero();
+                            }
                         }
                     }
+                    _ => {}
                 }
-                _ => {}
-            }
-        });
+            },
+        );
 }
 
 /// Adds the input gradient into `gx` (when given) and returns the weight and bias
