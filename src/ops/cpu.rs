@@ -63,11 +63,18 @@ pub fn conv2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
         &mut arg,
     );
     // Without pooling, ReLU's gradient only needs to know which outputs were positive.
-    let mask: Vec<bool> = if T::OWNS_TAPE && p.relu && pool.is_none() {
-        out.par_iter().map(|&v| v > E::zero()).collect()
-    } else {
-        Vec::new()
-    };
+    // (In chunks: rayon's per-element iterators cost more than the comparisons.)
+    let mut mask: Vec<bool> = Vec::new();
+    if T::OWNS_TAPE && p.relu && pool.is_none() {
+        mask = vec![false; out.len()];
+        mask.par_chunks_mut(CHUNK)
+            .zip(out.par_chunks(CHUNK))
+            .for_each(|(m, o)| {
+                for (m, &v) in m.iter_mut().zip(o) {
+                    *m = v > E::zero();
+                }
+            });
+    }
     let y = x
         .device()
         .try_tensor_from_vec(out, (x.shape().0, g.c_out, h_out, w_out))?;
@@ -76,11 +83,15 @@ pub fn conv2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
         tape.add_backward_op(move |grads| {
             let mut gy = take_grad(grads, &y_id)?;
             if !mask.is_empty() {
-                gy.par_iter_mut().zip(mask.par_iter()).for_each(|(g, &m)| {
-                    if !m {
-                        *g = E::zero();
-                    }
-                });
+                gy.par_chunks_mut(CHUNK)
+                    .zip(mask.par_chunks(CHUNK))
+                    .for_each(|(g, m)| {
+                        for (g, &m) in g.iter_mut().zip(m) {
+                            if !m {
+                                *g = E::zero();
+                            }
+                        }
+                    });
             }
             let saved = Saved {
                 x: &xd,
@@ -165,6 +176,9 @@ fn add_into<E: Element>(dst: &mut [E], src: &[E]) {
         *d += s;
     }
 }
+
+/// Elements per rayon task in elementwise passes.
+const CHUNK: usize = 1 << 16;
 
 /// Up to this many taps per output (`C*K*K`), convolutions use [`small`]'s loops instead of
 /// gemm: for thin products (MNIST's first layer has 9 taps) gemm's packing dominates.
@@ -574,6 +588,15 @@ fn conv_backward<E: Element>(
             gyc,
         )
     };
+    // w^T (CKK, O), contiguous, for the thin-product loops of the input gradient.
+    let mut w_t = vec![E::zero(); if ckk <= SMALL_K { ckk * g.c_out } else { 0 }];
+    if !w_t.is_empty() {
+        for o in 0..g.c_out {
+            for q in 0..ckk {
+                w_t[q * g.c_out + o] = s.w[o * ckk + q];
+            }
+        }
+    }
     #[allow(clippy::too_many_arguments)]
     let per_image = |b: usize,
                      gxb: Option<&mut [E]>,
@@ -626,15 +649,20 @@ fn conv_backward<E: Element>(
         }
         if let Some(gxb) = gxb {
             // gcols (CKK, HoWo) = w^T (CKK, O) * gy (O, HoWo)
-            matmul(
-                (ckk, hw_out, g.c_out),
-                gcols,
-                false,
-                s.w,
-                (1, ckk),
-                gyc_b,
-                (hw_out, 1),
-            );
+            if ckk <= SMALL_K {
+                gcols.fill(E::zero());
+                small::matmul_acc((ckk, hw_out, g.c_out), gcols, &w_t, gyc_b);
+            } else {
+                matmul(
+                    (ckk, hw_out, g.c_out),
+                    gcols,
+                    false,
+                    s.w,
+                    (1, ckk),
+                    gyc_b,
+                    (hw_out, 1),
+                );
+            }
             col2im(g, gcols, gxb);
         }
     };
