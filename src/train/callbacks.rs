@@ -504,6 +504,23 @@ fn create_parent(path: &Path) -> Result<(), TrainError> {
 }
 
 /// A learning rate as a function of the epoch, set before each epoch.
+/// A schedule whose `lr(epoch)` sets the learning rate at the start of every epoch.
+macro_rules! schedule_callback {
+    ($schedule:ty) => {
+        impl<E: Dtype, D: Device<E>, M> Callback<E, D, M> for $schedule {
+            fn on_epoch_begin(
+                &mut self,
+                epoch: usize,
+                _m: &mut M,
+                ctl: &mut Control,
+            ) -> Result<(), TrainError> {
+                ctl.set_lr(self.lr(epoch));
+                Ok(())
+            }
+        }
+    };
+}
+
 fn schedule_begin(lr: Option<f64>, ctl: &mut Control) {
     if let Some(lr) = lr {
         ctl.set_lr(lr);
@@ -530,17 +547,7 @@ impl StepDecay {
     }
 }
 
-impl<E: Dtype, D: Device<E>, M> Callback<E, D, M> for StepDecay {
-    fn on_epoch_begin(
-        &mut self,
-        epoch: usize,
-        _m: &mut M,
-        ctl: &mut Control,
-    ) -> Result<(), TrainError> {
-        schedule_begin(Some(self.lr(epoch)), ctl);
-        Ok(())
-    }
-}
+schedule_callback!(StepDecay);
 
 /// `lr = initial * rate^((epoch - 1) / decay_epochs)`, smoothly (Keras's
 /// `ExponentialDecay` counted in epochs instead of steps).
@@ -562,17 +569,7 @@ impl ExponentialDecay {
     }
 }
 
-impl<E: Dtype, D: Device<E>, M> Callback<E, D, M> for ExponentialDecay {
-    fn on_epoch_begin(
-        &mut self,
-        epoch: usize,
-        _m: &mut M,
-        ctl: &mut Control,
-    ) -> Result<(), TrainError> {
-        schedule_begin(Some(self.lr(epoch)), ctl);
-        Ok(())
-    }
-}
+schedule_callback!(ExponentialDecay);
 
 /// Cosine annealing from `initial` down to `initial * alpha` over `decay_epochs` epochs,
 /// then flat (Keras's `CosineDecay` counted in epochs):
@@ -598,17 +595,7 @@ impl CosineDecay {
     }
 }
 
-impl<E: Dtype, D: Device<E>, M> Callback<E, D, M> for CosineDecay {
-    fn on_epoch_begin(
-        &mut self,
-        epoch: usize,
-        _m: &mut M,
-        ctl: &mut Control,
-    ) -> Result<(), TrainError> {
-        schedule_begin(Some(self.lr(epoch)), ctl);
-        Ok(())
-    }
-}
+schedule_callback!(CosineDecay);
 
 /// Multiplies the learning rate by `factor` when a monitored metric has not improved for
 /// `patience` epochs (Keras's `ReduceLROnPlateau`), then waits `cooldown` epochs before
