@@ -503,7 +503,6 @@ fn create_parent(path: &Path) -> Result<(), TrainError> {
     }
 }
 
-/// A learning rate as a function of the epoch, set before each epoch.
 /// A schedule whose `lr(epoch)` sets the learning rate at the start of every epoch.
 macro_rules! schedule_callback {
     ($schedule:ty) => {
@@ -519,12 +518,6 @@ macro_rules! schedule_callback {
             }
         }
     };
-}
-
-fn schedule_begin(lr: Option<f64>, ctl: &mut Control) {
-    if let Some(lr) = lr {
-        ctl.set_lr(lr);
-    }
 }
 
 /// `lr = initial * drop^floor((epoch - 1) / every)`: the rate is multiplied by `drop`
