@@ -248,21 +248,17 @@ fn main() {
             ),
         ),
         (
-            "flatten_3",
+            "flatten_3+dense_4+relu_5",
             layer_ms(
                 &dev,
                 (n, Const::<32>, Const::<13>, Const::<13>),
-                &Flatten,
-                |m, x| m.forward(x).realize(),
-            ),
-        ),
-        (
-            "dense_4 + relu_5",
-            layer_ms(
-                &dev,
-                (n, Const::<5408>),
                 &dev.build_module::<Linear<5408, 128>, f32>(),
-                |m, x| m.forward(x).relu().realize(),
+                |m, x| {
+                    let b = x.shape().0;
+                    Cpu::dense(x, b, &m.weight, Some(&m.bias), true)
+                        .unwrap()
+                        .realize()
+                },
             ),
         ),
         (
@@ -271,7 +267,25 @@ fn main() {
                 &dev,
                 (n, Const::<128>),
                 &dev.build_module::<Linear<128, 10>, f32>(),
-                |m, x| m.forward(x).realize(),
+                |m, x| {
+                    let b = x.shape().0;
+                    Cpu::dense(x, b, &m.weight, Some(&m.bias), false)
+                        .unwrap()
+                        .realize()
+                },
+            ),
+        ),
+        (
+            "  dfdx: flatten, Linear, relu",
+            layer_ms(
+                &dev,
+                (n, Const::<32>, Const::<13>, Const::<13>),
+                &dev.build_module::<Linear<5408, 128>, f32>(),
+                |m, x| {
+                    m.forward(Flatten.forward(x).realize::<(usize, Const<5408>)>())
+                        .relu()
+                        .realize()
+                },
             ),
         ),
     ];

@@ -10,7 +10,13 @@ use crate::ops::{self, Conv2DParams, Pool2DKind, Pool2DParams};
 
 /// An element type the layers can compute in: `f32` or `f64`.
 pub trait Element:
-    Dtype + num_traits::Float + rand_distr::uniform::SampleUniform + Send + Sync + 'static
+    Dtype
+    + num_traits::Float
+    + rand_distr::uniform::SampleUniform
+    + crate::ops::scratch::Reuse
+    + Send
+    + Sync
+    + 'static
 {
     /// An integer that orders like the float (IEEE total order: a positive NaN is above
     /// +inf). Integer compares let kernels select without branches.
@@ -54,6 +60,16 @@ pub trait Backend<E: Element>: Device<E> {
         p: Pool2DParams,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err>;
 
+    /// A dense layer, `x W^T + bias`, optionally followed by ReLU: `x` is any tensor of
+    /// `batch` rows of `I` values (a `(B, C, H, W)` image batch is read as flattened).
+    fn dense<S: Shape, B: Dim, I: Dim, O: Dim, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        batch: B,
+        w: &Tensor<(O, I), E, Self>,
+        bias: Option<&Tensor<(O,), E, Self>>,
+        relu: bool,
+    ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err>;
+
     /// The device's error for a shape that does not fit (an internal invariant broken).
     fn shape_error() -> Self::Err;
 }
@@ -77,6 +93,20 @@ where
         p: Pool2DParams,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
         ops::cpu::pool2d(x, kind, p)
+    }
+
+    fn dense<S: Shape, B: Dim, I: Dim, O: Dim, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        batch: B,
+        w: &Tensor<(O, I), E, Self>,
+        bias: Option<&Tensor<(O,), E, Self>>,
+        relu: bool,
+    ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
+        if ops::dense::cpu_runs::<E>() {
+            ops::dense::cpu(x, batch, w, bias, relu)
+        } else {
+            ops::dense::generic(x, batch, w, bias, relu)
+        }
     }
 
     fn shape_error() -> Self::Err {
@@ -104,6 +134,16 @@ where
         p: Pool2DParams,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
         ops::generic::pool2d(x, kind, p)
+    }
+
+    fn dense<S: Shape, B: Dim, I: Dim, O: Dim, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        batch: B,
+        w: &Tensor<(O, I), E, Self>,
+        bias: Option<&Tensor<(O,), E, Self>>,
+        relu: bool,
+    ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
+        ops::dense::generic(x, batch, w, bias, relu)
     }
 
     fn shape_error() -> Self::Err {

@@ -327,3 +327,51 @@ where
 {
     crate::backend::realize(x)
 }
+
+/// A dense layer's parameters: dfdx's `Linear` or `UnbiasedLinear`.
+pub trait DenseLayer<const I: usize, const O: usize, E: Dtype, D: Storage<E>> {
+    fn weight(&self) -> &Tensor<Rank2<O, I>, E, D>;
+    fn bias(&self) -> Option<&Tensor<Rank1<O>, E, D>>;
+}
+
+impl<const I: usize, const O: usize, E: Dtype, D: Storage<E>> DenseLayer<I, O, E, D>
+    for dfdx::nn::modules::Linear<I, O, E, D>
+{
+    fn weight(&self) -> &Tensor<Rank2<O, I>, E, D> {
+        &self.weight
+    }
+    fn bias(&self) -> Option<&Tensor<Rank1<O>, E, D>> {
+        Some(&self.bias)
+    }
+}
+
+impl<const I: usize, const O: usize, E: Dtype, D: Storage<E>> DenseLayer<I, O, E, D>
+    for dfdx::nn::modules::UnbiasedLinear<I, O, E, D>
+{
+    fn weight(&self) -> &Tensor<Rank2<O, I>, E, D> {
+        &self.weight
+    }
+    fn bias(&self) -> Option<&Tensor<Rank1<O>, E, D>> {
+        None
+    }
+}
+
+/// `Dense` (with its ReLU, and a `Flatten` before it, fused): `x` holds `batch` samples of
+/// `I` values in any shape.
+pub fn dense<
+    const I: usize,
+    const O: usize,
+    L: DenseLayer<I, O, E, D>,
+    S: Shape,
+    B: Dim,
+    E: crate::Element,
+    D: crate::Backend<E>,
+    T: Tape<E, D>,
+>(
+    layer: &L,
+    x: Tensor<S, E, D, T>,
+    batch: B,
+    relu: bool,
+) -> Result<Tensor<(B, Const<O>), E, D, T>, D::Err> {
+    D::dense(x, batch, layer.weight(), layer.bias(), relu)
+}

@@ -89,6 +89,28 @@ pub fn fused_pool(plan: &Plan, i: usize) -> Option<usize> {
     (plain && matches!(pool.op, Op::Pool { max: true, .. })).then_some(j)
 }
 
+/// The index of a `ReLU` layer that runs fused into the `Dense` at `i`.
+fn fused_relu(plan: &Plan, i: usize) -> Option<usize> {
+    let dense = plan.layers.get(i)?;
+    let next = plan.layers.get(i + 1)?;
+    let relu = matches!(
+        next.op,
+        Op::Act {
+            act: Act::ReLU,
+            skip: false
+        }
+    );
+    (dense.act.is_none() && relu && next.cast_in.is_none() && next.act.is_none()).then_some(i + 1)
+}
+
+/// Whether the `Flatten` at `i` can be left to the `Dense` after it.
+fn flatten_fuses(plan: &Plan, i: usize) -> bool {
+    let flatten = &plan.layers[i];
+    plan.layers.get(i + 1).is_some_and(|d| {
+        flatten.act.is_none() && d.cast_in.is_none() && matches!(d.op, Op::Dense { .. })
+    })
+}
+
 /// Whether the first layer is a `Conv2D` that can skip its input's gradient.
 pub fn starts_with_conv(plan: &Plan) -> bool {
     plan.layers
@@ -115,7 +137,7 @@ pub fn steps(
         let span = l.span;
         let f = &l.field;
         if fused_away == Some(i) {
-            // A MaxPool2D already run inside the Conv2D before it.
+            // Already run inside the layer before it (MaxPool2D in Conv2D, ReLU in Dense).
             cur = l.output.clone();
             continue;
         }
@@ -165,10 +187,23 @@ pub fn steps(
             Op::Pool { .. } => {
                 quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?; #realize)
             }
-            Op::GlobalPool { .. } | Op::LayerNorm(_) | Op::Dense { .. } | Op::LeakyReLU { .. } => {
+            Op::Dense { .. } => {
+                let relu = l.act == Some(Act::ReLU) || {
+                    fused_away = fused_relu(plan, i);
+                    fused_away.is_some()
+                };
+                quote_spanned! {span=>
+                    let b = #dfdx::shapes::HasShape::shape(&x).0;
+                    let x: #out_ty = ::typenet::__private::dense(&#acc.#f, x, b, #relu)?;
+                }
+            }
+            Op::GlobalPool { .. } | Op::LayerNorm(_) | Op::LeakyReLU { .. } => {
                 quote_spanned!(span=> let x: #out_ty = #dfdx::nn::Module::try_forward(&#acc.#f, x)?;)
             }
             Op::Flatten => match &cur {
+                // A Dense right after reads the image batch as flat itself (no copy, and
+                // no reshape in the backward pass).
+                Shape::Image(..) if flatten_fuses(plan, i) => quote!(),
                 Shape::Image(..) => {
                     quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?; #realize)
                 }
@@ -242,7 +277,7 @@ pub fn steps(
                 Op::Conv {
                     fuse_relu: true,
                     ..
-                }
+                } | Op::Dense { .. }
             ) && a == Act::ReLU;
             let final_softmax = last_softmax && a == Act::Softmax;
             if !fused && !final_softmax {

@@ -148,21 +148,21 @@ pub fn pool2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
 }
 
 /// A contiguous tensor's elements.
-fn read<S: Shape, E: Element>(t: &Tensor<S, E, Cpu>) -> Vec<E> {
+pub(super) fn read<S: Shape, E: Element>(t: &Tensor<S, E, Cpu>) -> Vec<E> {
     let mut v = vec![E::zero(); t.shape().num_elements()];
     t.copy_into(&mut v);
     v
 }
 
 /// Moves the gradient of `t` out of `grads` (no copy); give it back with [`put_grad`].
-fn take_grad<S: Shape, E: Element>(
+pub(super) fn take_grad<S: Shape, E: Element>(
     grads: &mut Gradients<E, Cpu>,
     t: &Tensor<S, E, Cpu>,
 ) -> Result<Vec<E>, CpuError> {
     Ok(std::mem::take(&mut **grads.get_or_alloc_mut(t)?))
 }
 
-fn put_grad<S: Shape, E: Element>(
+pub(super) fn put_grad<S: Shape, E: Element>(
     grads: &mut Gradients<E, Cpu>,
     t: &Tensor<S, E, Cpu>,
     v: Vec<E>,

@@ -5,7 +5,10 @@
 //! naive reference loops.
 
 pub mod cpu;
+pub mod dense;
+pub mod gemm;
 pub mod generic;
+pub mod scratch;
 
 /// Hyper-parameters of a 2-d convolution, and what is fused into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
