@@ -9,6 +9,7 @@ use dfdx::nn::modules::Module;
 use dfdx::optim::{Adam, Optimizer};
 use dfdx::prelude::*;
 use typenet::layers::{Conv2D, Flatten, MaxPool2D};
+use typenet::ops::DenseParams;
 use typenet::prelude::*;
 
 network! {
@@ -255,9 +256,15 @@ fn main() {
                 &dev.build_module::<Linear<5408, 128>, f32>(),
                 |m, x| {
                     let b = x.shape().0;
-                    Cpu::dense(x, b, &m.weight, Some(&m.bias), true)
-                        .unwrap()
-                        .realize()
+                    Cpu::dense(
+                        x,
+                        b,
+                        &m.weight,
+                        Some(&m.bias),
+                        DenseParams::new().relu(true),
+                    )
+                    .unwrap()
+                    .realize()
                 },
             ),
         ),
@@ -269,7 +276,7 @@ fn main() {
                 &dev.build_module::<Linear<128, 10>, f32>(),
                 |m, x| {
                     let b = x.shape().0;
-                    Cpu::dense(x, b, &m.weight, Some(&m.bias), false)
+                    Cpu::dense(x, b, &m.weight, Some(&m.bias), DenseParams::new())
                         .unwrap()
                         .realize()
                 },

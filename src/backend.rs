@@ -6,7 +6,7 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{self, Conv2DParams, Pool2DKind, Pool2DParams};
+use crate::ops::{self, Conv2DParams, DenseParams, Pool2DKind, Pool2DParams};
 
 /// An element type the layers can compute in: `f32` or `f64`.
 pub trait Element:
@@ -60,14 +60,14 @@ pub trait Backend<E: Element>: Device<E> {
         p: Pool2DParams,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err>;
 
-    /// A dense layer, `x W^T + bias`, optionally followed by ReLU: `x` is any tensor of
-    /// `batch` rows of `I` values (a `(B, C, H, W)` image batch is read as flattened).
+    /// A dense layer, `x W^T + bias`, with what `p` fuses: `x` is any tensor of `batch`
+    /// rows of `I` values (a `(B, C, H, W)` image batch is read as flattened).
     fn dense<S: Shape, B: Dim, I: Dim, O: Dim, T: Tape<E, Self>>(
         x: Tensor<S, E, Self, T>,
         batch: B,
         w: &Tensor<(O, I), E, Self>,
         bias: Option<&Tensor<(O,), E, Self>>,
-        relu: bool,
+        p: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err>;
 
     /// The device's error for a shape that does not fit (an internal invariant broken).
@@ -100,12 +100,12 @@ where
         batch: B,
         w: &Tensor<(O, I), E, Self>,
         bias: Option<&Tensor<(O,), E, Self>>,
-        relu: bool,
+        p: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
         if ops::dense::cpu_runs::<E>() {
-            ops::dense::cpu(x, batch, w, bias, relu)
+            ops::dense::cpu(x, batch, w, bias, p)
         } else {
-            ops::dense::generic(x, batch, w, bias, relu)
+            ops::dense::generic(x, batch, w, bias, p)
         }
     }
 
@@ -141,9 +141,9 @@ where
         batch: B,
         w: &Tensor<(O, I), E, Self>,
         bias: Option<&Tensor<(O,), E, Self>>,
-        relu: bool,
+        p: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
-        ops::dense::generic(x, batch, w, bias, relu)
+        ops::dense::generic(x, batch, w, bias, p)
     }
 
     fn shape_error() -> Self::Err {

@@ -371,7 +371,7 @@ pub fn dense<
     layer: &L,
     x: Tensor<S, E, D, T>,
     batch: B,
-    relu: bool,
+    p: crate::ops::DenseParams,
 ) -> Result<Tensor<(B, Const<O>), E, D, T>, D::Err> {
-    D::dense(x, batch, layer.weight(), layer.bias(), relu)
+    D::dense(x, batch, layer.weight(), layer.bias(), p)
 }

@@ -5,7 +5,7 @@
 
 use dfdx::prelude::*;
 use proptest::prelude::*;
-use typenet::ops::dense;
+use typenet::ops::{dense, DenseParams};
 use typenet::Backend;
 
 #[derive(Debug, Clone)]
@@ -16,6 +16,7 @@ struct Case {
     out: usize,
     bias: bool,
     relu: bool,
+    input_grad: bool,
     seed: u64,
 }
 
@@ -93,10 +94,11 @@ where
     let wt = dev.tensor_from_vec(cast(w), (c.out, c.inputs()));
     let bt = dev.tensor_from_vec(cast(b), (c.out,));
     let bias = c.bias.then_some(&bt);
+    let p = DenseParams::new().relu(c.relu).input_grad(c.input_grad);
     let y = if fast {
-        Cpu::dense(xt.leaky_trace(), c.batch, &wt, bias, c.relu)
+        Cpu::dense(xt.leaky_trace(), c.batch, &wt, bias, p)
     } else {
-        dense::generic(xt.leaky_trace(), c.batch, &wt, bias, c.relu)
+        dense::generic(xt.leaky_trace(), c.batch, &wt, bias, p)
     }
     .expect("dense runs");
     assert_eq!(*y.shape(), (c.batch, c.out));
@@ -108,7 +110,13 @@ where
     } else {
         vec![]
     };
-    [yv, back(g.get(&xt).as_vec()), back(g.get(&wt).as_vec()), gb]
+    // The fast path skips the input gradient when asked to; the generic one always has it.
+    let gx = if c.input_grad || !fast {
+        back(g.get(&xt).as_vec())
+    } else {
+        vec![]
+    };
+    [yv, gx, back(g.get(&wt).as_vec()), gb]
 }
 
 fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64, scale: f64) {
@@ -134,13 +142,25 @@ fn check(c: &Case) {
     // with the square root of the length.
     let scale = ((c.inputs().max(c.batch).max(c.out)) as f64).sqrt();
     let data = (&x[..], &w[..], &b[..], &r[..]);
+    let fast_want = |i: usize| {
+        if i == 1 && !c.input_grad {
+            &[][..]
+        } else {
+            &want[i][..]
+        }
+    };
     for (impl_name, got, tol) in [
         ("fast f32", run::<f32>(c, true, data), 1e-5),
         ("generic f32", run::<f32>(c, false, data), 1e-5),
         ("fast f64", run::<f64>(c, true, data), 1e-12),
         ("generic f64", run::<f64>(c, false, data), 1e-12),
     ] {
-        for ((name, g), w) in names.iter().zip(&got).zip(&want) {
+        for (i, (name, g)) in names.iter().zip(&got).enumerate() {
+            let w = if impl_name.starts_with("fast") {
+                fast_want(i)
+            } else {
+                &want[i][..]
+            };
             assert_close(&format!("{impl_name} {name} in {c:?}"), g, w, tol, scale);
         }
     }
@@ -151,18 +171,20 @@ fn case() -> impl Strategy<Value = Case> {
         1usize..20,
         (1usize..5, 1usize..7, 1usize..9),
         1usize..70,
-        any::<bool>(),
-        any::<bool>(),
+        (any::<bool>(), any::<bool>(), any::<bool>()),
         any::<u64>(),
     )
-        .prop_map(|(batch, sample, out, bias, relu, seed)| Case {
-            batch,
-            sample,
-            out,
-            bias,
-            relu,
-            seed,
-        })
+        .prop_map(
+            |(batch, sample, out, (bias, relu, input_grad), seed)| Case {
+                batch,
+                sample,
+                out,
+                bias,
+                relu,
+                input_grad,
+                seed,
+            },
+        )
 }
 
 proptest! {
@@ -183,6 +205,7 @@ fn mnist_hidden_layer_matches_reference() {
         out: 128,
         bias: true,
         relu: true,
+        input_grad: true,
         seed: 7,
     });
 }
@@ -192,8 +215,8 @@ fn wrong_input_size_is_an_error_not_a_panic() {
     let dev = Cpu::default();
     let x: Tensor<(usize, usize), f32, Cpu> = dev.zeros_like(&(3, 5));
     let w: Tensor<(usize, usize), f32, Cpu> = dev.zeros_like(&(2, 4));
-    assert!(Cpu::dense(x.clone(), 3, &w, None, false).is_err());
-    assert!(dense::generic(x, 3, &w, None, false).is_err());
+    assert!(Cpu::dense(x.clone(), 3, &w, None, DenseParams::new()).is_err());
+    assert!(dense::generic(x, 3, &w, None, DenseParams::new()).is_err());
 }
 
 /// The gradient of an input used twice is the sum of both uses.
@@ -202,13 +225,13 @@ fn gradient_accumulates_when_input_is_used_twice() {
     let dev = Cpu::seed_from_u64(3);
     let x: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(4, 37));
     let w: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(5, 37));
-    let once = Cpu::dense(x.leaky_trace(), 4, &w, None, false)
+    let once = Cpu::dense(x.leaky_trace(), 4, &w, None, DenseParams::new())
         .unwrap()
         .sum()
         .backward();
     let xt = x.leaky_trace();
-    let y1 = Cpu::dense(xt.with_empty_tape(), 4, &w, None, false).unwrap();
-    let y2 = Cpu::dense(xt, 4, &w, None, false).unwrap();
+    let y1 = Cpu::dense(xt.with_empty_tape(), 4, &w, None, DenseParams::new()).unwrap();
+    let y2 = Cpu::dense(xt, 4, &w, None, DenseParams::new()).unwrap();
     let twice = (y1 + y2).sum().backward();
     for (a, b) in once.get(&x).as_vec().iter().zip(twice.get(&x).as_vec()) {
         assert!((2.0 * a - b).abs() <= 1e-5 * (1.0 + b.abs()));

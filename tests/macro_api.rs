@@ -458,9 +458,14 @@ fn fused_conv_relu_pool_equals_the_layers() {
     close(&g_got.get(w).as_vec(), &g_want.get(w).as_vec());
     let bias = m.conv2d_0.bias.as_ref().unwrap();
     close(&g_got.get(bias).as_vec(), &g_want.get(bias).as_vec());
-    close(
-        &g_got.get(&m.dense_4.weight).as_vec(),
-        &g_want.get(&m.dense_4.weight).as_vec(),
+    macro_rules! same_grads {
+        ($($t:expr),*) => {$(close(&g_got.get($t).as_vec(), &g_want.get($t).as_vec());)*};
+    }
+    same_grads!(
+        &m.dense_4.weight,
+        &m.dense_4.bias,
+        &m.dense_6.weight,
+        &m.dense_6.bias
     );
 
     // The `activation = relu` shorthand fuses the pooling too.
@@ -477,4 +482,51 @@ fn fused_conv_relu_pool_equals_the_layers() {
         &n.forward(x).as_vec(),
         &n.dense_3.try_forward(y).unwrap().as_vec(),
     );
+}
+
+network! {
+    struct FlatMlp: (2, 3, 4) -> 3 { Flatten, Dense(8, activation = relu), Dense(5), ReLU, Dense(3, bias = false) }
+}
+
+/// `Flatten, Dense, ReLU` runs as one op (and, in `try_forward_logits_mut`, without the
+/// input's gradient); it must equal dfdx's `Linear` and `relu` run one by one.
+#[test]
+fn fused_flatten_dense_relu_equals_the_layers() {
+    use dfdx::nn::Module;
+    let dev = Cpu::seed_from_u64(5);
+    let mut m = dev.build_module::<FlatMlp, f32>();
+    let x = dev.sample_normal::<Rank4<6, 2, 3, 4>>();
+    let by_hand = |m: &<FlatMlp as dfdx::nn::BuildOnDevice<Cpu, f32>>::Built,
+                   x: Tensor<Rank4<6, 2, 3, 4>, f32, Cpu, OwnedTape<f32, Cpu>>| {
+        let y = x.reshape::<Rank2<6, 24>>();
+        let y = m.dense_1.try_forward(y).unwrap().relu();
+        let y = m.dense_2.try_forward(y).unwrap().relu();
+        m.dense_4.try_forward(y).unwrap()
+    };
+    for fit in [true, false] {
+        let want = by_hand(&m, x.retaped());
+        let got = if fit {
+            m.try_forward_logits_mut(x.retaped()).unwrap()
+        } else {
+            m.try_forward_logits(x.retaped()).unwrap()
+        };
+        close(
+            &got.retaped::<NoneTape>().as_vec(),
+            &want.retaped::<NoneTape>().as_vec(),
+        );
+        let (g_want, g_got) = (
+            want.square().sum().backward(),
+            got.square().sum().backward(),
+        );
+        macro_rules! same_grads {
+            ($($t:expr),*) => {$(close(&g_got.get($t).as_vec(), &g_want.get($t).as_vec());)*};
+        }
+        same_grads!(
+            &m.dense_1.weight,
+            &m.dense_1.bias,
+            &m.dense_2.weight,
+            &m.dense_2.bias,
+            &m.dense_4.weight
+        );
+    }
 }

@@ -6,7 +6,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
-use crate::forward::{act_step, act_unit, cast, starts_with_conv, steps};
+use crate::forward::{act_step, act_unit, cast, input_layer, steps};
 use crate::parse::Decl;
 use crate::plan::{Act, ConstCheck, Op, Plan};
 use crate::shape::{Shape, Size};
@@ -354,8 +354,9 @@ impl<'a> Expander<'a> {
         let acc = quote!(self);
         let mut logits = steps(plan, input, &acc, false, ends_softmax, true);
         let mut logits_mut = steps(plan, input, &acc, true, ends_softmax, true);
-        // What `fit` runs: like `logits_mut`, but a first Conv2D skips its input's gradient.
-        let mut logits_fit = if starts_with_conv(plan) {
+        // What `fit` runs: like `logits_mut`, but the first Conv2D or Dense skips its
+        // input's gradient.
+        let mut logits_fit = if input_layer(plan).is_some() {
             Some(steps(plan, input, &acc, true, ends_softmax, false))
         } else {
             None

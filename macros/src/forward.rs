@@ -111,15 +111,25 @@ fn flatten_fuses(plan: &Plan, i: usize) -> bool {
     })
 }
 
-/// Whether the first layer is a `Conv2D` that can skip its input's gradient.
-pub fn starts_with_conv(plan: &Plan) -> bool {
-    plan.layers
-        .first()
-        .is_some_and(|l| l.cast_in.is_none() && matches!(l.op, Op::Conv { .. }))
+/// The layer that receives the network's input and can skip its gradient: a first
+/// `Conv2D` or `Dense`, or a `Dense` right after a first `Flatten` that it absorbs.
+pub fn input_layer(plan: &Plan) -> Option<usize> {
+    let first = plan.layers.first()?;
+    if first.cast_in.is_some() {
+        return None;
+    }
+    match first.op {
+        Op::Conv { .. } | Op::Dense { .. } => Some(0),
+        Op::Flatten if first.act.is_none() => {
+            let next = plan.layers.get(1)?;
+            (next.cast_in.is_none() && matches!(next.op, Op::Dense { .. })).then_some(1)
+        }
+        _ => None,
+    }
 }
 
 /// The forward statements of a layer list; `acc` reaches the struct holding its fields.
-/// `input_grad: false` lets a first `Conv2D` skip its input's gradient (what `fit` uses).
+/// `input_grad: false` lets the [`input_layer`] skip its input's gradient (what `fit` uses).
 pub fn steps(
     plan: &Plan,
     input: &Shape,
@@ -151,7 +161,7 @@ pub fn steps(
         let step = match &l.op {
             Op::Conv { fuse_relu, .. } => {
                 let pool = fused_pool(plan, i);
-                let ig = input_grad || i > 0;
+                let ig = input_grad || input_layer(plan) != Some(i);
                 if pool.is_none() && ig {
                     let call = if *fuse_relu {
                         quote_spanned!(span=> #acc.#f.try_forward_relu(x)?)
@@ -192,9 +202,13 @@ pub fn steps(
                     fused_away = fused_relu(plan, i);
                     fused_away.is_some()
                 };
+                let ig = input_grad || input_layer(plan) != Some(i);
                 quote_spanned! {span=>
                     let b = #dfdx::shapes::HasShape::shape(&x).0;
-                    let x: #out_ty = ::typenet::__private::dense(&#acc.#f, x, b, #relu)?;
+                    let x: #out_ty = ::typenet::__private::dense(&#acc.#f, x, b, ::typenet::ops::DenseParams {
+                        relu: #relu,
+                        input_grad: #ig,
+                    })?;
                 }
             }
             Op::GlobalPool { .. } | Op::LayerNorm(_) | Op::LeakyReLU { .. } => {

@@ -10,6 +10,7 @@ use dfdx::prelude::*;
 
 use super::gemm::{gemm, Operand};
 use super::scratch::{copy_of, Scratch};
+use super::DenseParams;
 use crate::backend::Element;
 
 /// Checks that `x` holds `batch` rows of `inputs`.
@@ -23,7 +24,7 @@ pub fn generic<S: Shape, B: Dim, I: Dim, O: Dim, E: Element, D: Device<E>, T: Ta
     batch: B,
     w: &Tensor<(O, I), E, D>,
     bias: Option<&Tensor<(O,), E, D>>,
-    relu: bool,
+    p: DenseParams,
 ) -> Result<Tensor<(B, O), E, D, T>, D::Err>
 where
     D::Err: From<CpuError>,
@@ -36,7 +37,7 @@ where
         Some(b) => y.try_add(b.retaped::<T>().try_broadcast_like(&(batch, o))?)?,
         None => y,
     };
-    if relu {
+    if p.relu {
         y.try_relu()
     } else {
         Ok(y)
@@ -54,8 +55,9 @@ pub fn cpu<S: Shape, B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
     batch: B,
     w: &Tensor<(O, I), E, Cpu>,
     bias: Option<&Tensor<(O,), E, Cpu>>,
-    relu: bool,
+    p: DenseParams,
 ) -> Result<Tensor<(B, O), E, Cpu, T>, CpuError> {
+    let relu = p.relu;
     assert!(cpu_runs::<E>(), "dense::cpu needs f32 and AVX-512");
     crate::alloc::tune_allocator();
     let (o, i) = *w.shape();
@@ -129,14 +131,16 @@ pub fn cpu<S: Shape, B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
                 };
                 let gw = f32s_mut(&mut (**grads.get_or_alloc_mut(&w)?)[..]);
                 gemm((no, ni, nb), gyt, rows_of(&xd, ni), gw, ni, true);
-                // dx (B x I) += gy (B x O) * W (O x I)
-                let gya = Operand {
-                    data: g,
-                    rs: no,
-                    cs: 1,
-                };
-                let gx = f32s_mut(&mut (**grads.get_or_alloc_mut(&x)?)[..]);
-                gemm((nb, ni, no), gya, rows_of(&wd, ni), gx, ni, true);
+                if p.input_grad {
+                    // dx (B x I) += gy (B x O) * W (O x I)
+                    let gya = Operand {
+                        data: g,
+                        rs: no,
+                        cs: 1,
+                    };
+                    let gx = f32s_mut(&mut (**grads.get_or_alloc_mut(&x)?)[..]);
+                    gemm((nb, ni, no), gya, rows_of(&wd, ni), gx, ni, true);
+                }
             }
             super::cpu::put_grad(grads, &y_id, gy)
         });

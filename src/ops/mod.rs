@@ -53,6 +53,42 @@ impl Conv2DParams {
     }
 }
 
+/// What a dense layer fuses, and whether it computes its input's gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DenseParams {
+    /// Apply ReLU to the output.
+    pub relu: bool,
+    /// Compute the input's gradient (a network's first layer needs none in training; the
+    /// generic path always computes it).
+    pub input_grad: bool,
+}
+
+impl DenseParams {
+    /// No ReLU, input gradient computed.
+    pub const fn new() -> Self {
+        Self {
+            relu: false,
+            input_grad: true,
+        }
+    }
+    /// Followed by ReLU.
+    pub const fn relu(mut self, relu: bool) -> Self {
+        self.relu = relu;
+        self
+    }
+    /// Whether the backward pass computes the input's gradient.
+    pub const fn input_grad(mut self, input_grad: bool) -> Self {
+        self.input_grad = input_grad;
+        self
+    }
+}
+
+impl Default for DenseParams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Hyper-parameters of a 2-d pooling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pool2DParams {
