@@ -5,6 +5,7 @@
 //! naive reference loops.
 
 pub mod cpu;
+mod direct;
 pub mod generic;
 
 /// Hyper-parameters of a 2-d convolution, and what is fused into it.
