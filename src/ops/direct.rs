@@ -148,18 +148,32 @@ impl Layout {
     /// Copies image `x` `(C, H, W)` into `xp`, whose padding must already be zero (it is
     /// never written, so a zeroed scratch can be reused for images of the same geometry).
     fn fill(&self, x: &[f32], xp: &mut [f32]) {
+        let pad = self.pad;
+        // Input column j lands in phase s = (j + pad) % 2 at b = (j + pad) / 2: even columns
+        // in phase pad % 2 from b = pad / 2, odd ones in the other from (pad + 1) / 2.
+        let (se, so) = (pad % 2, 1 - pad % 2);
         for c in 0..self.c_in {
             for i in 0..self.h {
-                let pr = i + self.pad;
+                let pr = i + pad;
                 let src = &x[(c * self.h + i) * self.w..][..self.w];
-                for s in 0..2 {
-                    // Input columns j with (j + pad) % 2 == s land at b = (j + pad) / 2.
-                    let j0 = (s + self.pad) % 2;
-                    let start = (((c * 4 + (pr % 2) * 2 + s) * self.rows) + pr / 2) * self.bs;
-                    let dst = &mut xp[start + (j0 + self.pad) / 2..start + self.bs];
-                    for (d, &v) in dst.iter_mut().zip(src.iter().skip(j0).step_by(2)) {
-                        *d = v;
-                    }
+                let row = |s: usize| ((c * 4 + (pr % 2) * 2 + s) * self.rows + pr / 2) * self.bs;
+                let (re, ro) = (row(se) + pad / 2, row(so) + pad.div_ceil(2));
+                // Two disjoint rows (different phase planes) of `xp`.
+                let (lo, hi, lo_is_even) = if re < ro {
+                    let (a, b) = xp.split_at_mut(ro);
+                    (&mut a[re..], b, true)
+                } else {
+                    let (a, b) = xp.split_at_mut(re);
+                    (&mut a[ro..], b, false)
+                };
+                let (de, dodd) = if lo_is_even { (lo, hi) } else { (hi, lo) };
+                let pairs = src.chunks_exact(2);
+                if let [last] = pairs.remainder() {
+                    de[self.w / 2] = *last;
+                }
+                for ((e, o), p) in de.iter_mut().zip(dodd.iter_mut()).zip(pairs) {
+                    *e = p[0];
+                    *o = p[1];
                 }
             }
         }
