@@ -260,6 +260,173 @@ fn check_conv(c: &ConvCase) {
     }
 }
 
+type T4f = Tensor<(usize, usize, usize, usize), f32, Cpu>;
+
+type ConvFnF32 =
+    fn(
+        Tensor<(usize, usize, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>,
+        Tensor<(usize, usize, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>,
+        Option<Tensor<(usize,), f32, Cpu, OwnedTape<f32, Cpu>>>,
+        Conv2DParams,
+    )
+        -> Result<Tensor<(usize, usize, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>, CpuError>;
+
+/// [`run_conv`] in f32: (y, gx, gw, gb) widened to f64; gx is empty when not computed.
+fn run_conv_f32(
+    f: ConvFnF32,
+    c: &ConvCase,
+    (x, w, b, r): (&[f64], &[f64], &[f64], &[f64]),
+) -> [Vec<f64>; 4] {
+    let dev = Cpu::default();
+    let narrow = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+    let x: T4f = dev.tensor_from_vec(narrow(x), (c.b, c.c, c.h, c.w));
+    let w: T4f = dev.tensor_from_vec(narrow(w), (c.o, c.c, c.k, c.k));
+    let b = dev.tensor_from_vec(narrow(b), (c.o,));
+    let pool = c.pool.map(|(window, stride, padding)| Pool2DParams {
+        window,
+        stride,
+        padding,
+    });
+    let p = Conv2DParams::new(c.s, c.p, c.d)
+        .relu(c.relu)
+        .max_pool(pool)
+        .input_grad(c.input_grad);
+    let bias = c.bias.then(|| b.retaped::<OwnedTape<f32, Cpu>>());
+    let y = f(x.leaky_trace(), w.retaped(), bias, p).expect("conv runs");
+    let yv = y.retaped::<NoneTape>().as_vec();
+    let rt = dev.tensor_from_vec(narrow(r), *y.shape());
+    let g = (y * rt).sum().backward();
+    let wide = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+    let gb = if c.bias { g.get(&b).as_vec() } else { vec![] };
+    let gx = if c.input_grad {
+        g.get(&x).as_vec()
+    } else {
+        vec![]
+    };
+    [wide(yv), wide(gx), wide(g.get(&w).as_vec()), wide(gb)]
+}
+
+/// [`assert_close`] with a tolerance for f32: relative to the element and to the largest
+/// magnitude in `want` (sums with cancellation lose precision relative to their terms).
+fn assert_close_f32(what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-4 * (1.0 + w.abs()) + 1e-5 * scale,
+            "{what}[{i}]: got {g}, want {w}"
+        );
+    }
+}
+
+/// Runs `c` in f32 through the CPU op (the direct kernels where they apply) and through its
+/// im2col path, and checks both against the f64 reference (on the same, f32-rounded,
+/// inputs). With `quantize`, inputs are small multiples of 1/4, so that every f32 sum is
+/// exact: pooling ties (and ReLU zeros) are then the same in f32 as in f64, and exercise
+/// the first-maximum rule. Without, a near tie could pool differently in f32 than in f64.
+fn check_conv_f32(c: &ConvCase, quantize: bool) {
+    let dev = Cpu::seed_from_u64(c.seed);
+    let ho = out_size(c.h, c.k, c.s, c.p, c.d).unwrap();
+    let wo = out_size(c.w, c.k, c.s, c.p, c.d).unwrap();
+    let (hp, wp) = match c.pool {
+        Some((k, s, p)) => (
+            out_size(ho, k, s, p, 1).unwrap(),
+            out_size(wo, k, s, p, 1).unwrap(),
+        ),
+        None => (ho, wo),
+    };
+    // The values the f32 op sees, in f64.
+    let input = |n: usize| -> Vec<f64> {
+        random(&dev, n)
+            .into_iter()
+            .map(|v| {
+                if quantize {
+                    (v * 4.0).round().clamp(-12.0, 12.0) / 4.0
+                } else {
+                    v as f32 as f64
+                }
+            })
+            .collect()
+    };
+    let x = input(c.b * c.c * c.h * c.w);
+    let w = input(c.o * c.c * c.k * c.k);
+    let b = input(c.o);
+    let r = input(c.b * c.o * hp * wp);
+    let want = match c.pool {
+        None => conv_reference(c, &x, &w, &b, &r),
+        Some((k, s, p)) => {
+            let y = conv_reference(c, &x, &w, &b, &vec![0.0; c.b * c.o * ho * wo]).y;
+            let pc = PoolCase {
+                b: c.b,
+                c: c.o,
+                h: ho,
+                w: wo,
+                k,
+                s,
+                p,
+                max: true,
+                seed: 0,
+            };
+            let (y_pool, g_conv, _) = pool_reference(&pc, &y, &r);
+            let mut want = conv_reference(c, &x, &w, &b, &g_conv);
+            want.y = y_pool;
+            want
+        }
+    };
+    let ins = (&x[..], &w[..], &b[..], &r[..]);
+    let fast = run_conv_f32(ops::cpu::conv2d, c, ins);
+    let im2col = run_conv_f32(ops::cpu::conv2d_im2col, c, ins);
+    for (name, got) in [("f32 cpu", &fast), ("f32 im2col", &im2col)] {
+        let [y, gx, gw, gb] = got;
+        assert_close_f32(&format!("{name} y"), y, &want.y);
+        if c.input_grad {
+            assert_close_f32(&format!("{name} grad x"), gx, &want.gx);
+        }
+        assert_close_f32(&format!("{name} grad w"), gw, &want.gw);
+        if c.bias {
+            assert_close_f32(&format!("{name} grad b"), gb, &want.gb);
+        }
+    }
+    // Up to 32 taps per output the im2col path sums them in the direct kernels' order, with
+    // FMA: the outputs agree bit for bit, and so do the gradients that share the im2col
+    // backward (with an input gradient). The direct weight gradient sums in another order.
+    if c.c * c.k * c.k <= 32 {
+        assert_eq!(fast[0], im2col[0], "f32 cpu y vs im2col y");
+        if c.input_grad {
+            assert_eq!(fast[1..], im2col[1..], "f32 cpu gradients vs im2col");
+        }
+    }
+}
+
+/// Cases that the direct f32 kernels take: stride 1, no dilation, `MaxPool2D(2)`; some
+/// wide enough for several 16-lane blocks per pooled row.
+fn direct_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (
+            1usize..4,
+            1usize..4,
+            2usize..12,
+            prop_oneof![2usize..16, 30usize..48],
+            1usize..10,
+        ),
+        (1usize..6, 0usize..3),
+        (any::<bool>(), any::<bool>(), any::<bool>()),
+        any::<u64>(),
+    )
+        .prop_map(|(dims, (k, p), (bias, relu, input_grad), seed)| {
+            case(
+                dims,
+                (k, 1, p, 1),
+                (bias, relu, Some((2, 2, 0)), input_grad),
+                seed,
+            )
+        })
+        .prop_filter("the pooling window must fit", |c| {
+            out_size(c.h, c.k, 1, c.p, 1).is_some_and(|n| n >= 2)
+                && out_size(c.w, c.k, 1, c.p, 1).is_some_and(|n| n >= 2)
+        })
+}
+
 #[derive(Debug, Clone)]
 struct PoolCase {
     b: usize,
@@ -390,6 +557,13 @@ proptest! {
     #[test]
     fn conv2d_matches_reference(c in conv_case()) {
         check_conv(&c);
+        // The same cases in f32 (mostly the im2col path: other strides, poolings, ...).
+        check_conv_f32(&c, true);
+    }
+
+    #[test]
+    fn conv2d_f32_direct_matches_reference(c in direct_case()) {
+        check_conv_f32(&c, true);
     }
 
     #[test]
@@ -413,6 +587,42 @@ fn conv2d_mnist_shape_matches_reference() {
         (true, true, Some((2, 2, 0)), false),
         8,
     ));
+}
+
+#[test]
+fn conv2d_f32_mnist_shape_matches_reference() {
+    // The MNIST block in f32 (the direct kernels where the CPU has AVX-512), on unrounded
+    // normal inputs: first layer, then with an input gradient.
+    for input_grad in [false, true] {
+        check_conv_f32(
+            &case(
+                (4, 1, 28, 28, 32),
+                (3, 1, 0, 1),
+                (true, true, Some((2, 2, 0)), input_grad),
+                9,
+            ),
+            false,
+        );
+    }
+    // Strided and dilated f32 convolutions keep the im2col path; they must still agree.
+    check_conv_f32(
+        &case(
+            (2, 2, 13, 35, 5),
+            (3, 2, 1, 1),
+            (true, true, Some((2, 2, 0)), false),
+            10,
+        ),
+        true,
+    );
+    check_conv_f32(
+        &case(
+            (2, 2, 13, 35, 5),
+            (3, 1, 1, 2),
+            (false, true, Some((2, 2, 0)), true),
+            11,
+        ),
+        true,
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ use dfdx::prelude::*;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::direct::{self, f32s};
 use super::generic::{conv_geom, pool_geom};
 use super::{Conv2DParams, ConvGeom, Pool2DKind, Pool2DParams, PoolGeom};
 use crate::backend::{Element, Tensor4};
@@ -14,11 +15,35 @@ use crate::backend::{Element, Tensor4};
 /// See [`crate::Backend::conv2d`]. With `p.max_pool`, each image's convolution output
 /// lives only in a per-thread scratch buffer: it is pooled straight away, and the backward
 /// pass routes the gradient through the recorded argmax.
+///
+/// f32 convolutions with stride 1 and no dilation followed by `MaxPool2D(2)` run the
+/// direct AVX-512 kernels of [`super::direct`] where the CPU has them.
 pub fn conv2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
     x: Tensor4<B, E, Cpu, T>,
     w: Tensor4<usize, E, Cpu, T>,
     bias: Option<Tensor<(usize,), E, Cpu, T>>,
     p: Conv2DParams,
+) -> Result<Tensor4<B, E, Cpu, T>, CpuError> {
+    conv2d_impl(x, w, bias, p, true)
+}
+
+/// [`conv2d`] without the direct kernels (always im2col), for tests that compare the two.
+#[doc(hidden)]
+pub fn conv2d_im2col<B: Dim, E: Element, T: Tape<E, Cpu>>(
+    x: Tensor4<B, E, Cpu, T>,
+    w: Tensor4<usize, E, Cpu, T>,
+    bias: Option<Tensor<(usize,), E, Cpu, T>>,
+    p: Conv2DParams,
+) -> Result<Tensor4<B, E, Cpu, T>, CpuError> {
+    conv2d_impl(x, w, bias, p, false)
+}
+
+fn conv2d_impl<B: Dim, E: Element, T: Tape<E, Cpu>>(
+    x: Tensor4<B, E, Cpu, T>,
+    w: Tensor4<usize, E, Cpu, T>,
+    bias: Option<Tensor<(usize,), E, Cpu, T>>,
+    p: Conv2DParams,
+    allow_direct: bool,
 ) -> Result<Tensor4<B, E, Cpu, T>, CpuError> {
     crate::alloc::tune_allocator();
     let g = conv_geom(x.shape(), w.shape(), p).ok_or(CpuError::WrongNumElements)?;
@@ -47,21 +72,37 @@ pub fn conv2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
     let (h_out, w_out) = pool.map_or((g.h_out, g.w_out), |pg| (pg.h_out, pg.w_out));
     let mut out = vec![E::zero(); g.batch * g.c_out * h_out * w_out];
     // The argmax is only kept when a backward pass will need it.
-    let mut arg = if pool.is_some() && T::OWNS_TAPE {
-        vec![0u32; out.len()]
-    } else {
-        Vec::new()
+    let keep_arg = pool.is_some() && T::OWNS_TAPE;
+    let arg = match pool.as_ref() {
+        Some(pg) if allow_direct && direct::applies::<E>(&g, pool.as_ref()) => {
+            let mut arg = vec![0u8; if keep_arg { out.len() } else { 0 }];
+            direct::forward(
+                &g,
+                pg,
+                f32s(&xd),
+                f32s(&wd),
+                bd.as_deref().map(f32s::<E>),
+                p.relu,
+                direct::as_f32_mut(&mut out).expect("applies checked f32"),
+                &mut arg,
+            );
+            Argmax::Phase(arg)
+        }
+        _ => {
+            let mut arg = vec![0u32; if keep_arg { out.len() } else { 0 }];
+            conv_forward(
+                &g,
+                pool.as_ref(),
+                &xd,
+                &wd,
+                bd.as_deref(),
+                p.relu,
+                &mut out,
+                &mut arg,
+            );
+            Argmax::Plane(arg)
+        }
     };
-    conv_forward(
-        &g,
-        pool.as_ref(),
-        &xd,
-        &wd,
-        bd.as_deref(),
-        p.relu,
-        &mut out,
-        &mut arg,
-    );
     // Without pooling, ReLU's gradient only needs to know which outputs were positive.
     // (In chunks: rayon's per-element iterators cost more than the comparisons.)
     let mut mask: Vec<bool> = Vec::new();
@@ -99,10 +140,17 @@ pub fn conv2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
                 arg: &arg,
                 pool: pool.as_ref(),
             };
-            let (gw, gb) = if p.input_grad {
-                conv_backward(&g, &saved, &gy, Some(grads.get_or_alloc_mut(&x)?))
-            } else {
-                conv_backward(&g, &saved, &gy, None)
+            let (gw, gb) = match (&arg, pool.as_ref()) {
+                // The first layer's fast case: no input gradient, direct kernels.
+                (Argmax::Phase(a), Some(pg)) if !p.input_grad => {
+                    let (gw, gb) = direct::backward(&g, pg, f32s(&xd), a, f32s(&gy));
+                    let back = |v| direct::from_f32::<E>(v).expect("direct path is f32");
+                    (back(gw), back(gb))
+                }
+                _ if p.input_grad => {
+                    conv_backward(&g, &saved, &gy, Some(grads.get_or_alloc_mut(&x)?))
+                }
+                _ => conv_backward(&g, &saved, &gy, None),
             };
             add_into(grads.get_or_alloc_mut(&w)?, &gw);
             if let Some(b) = &bias {
@@ -447,10 +495,20 @@ fn col2im<E: Element>(g: &ConvGeom, cols: &[E], gx: &mut [E]) {
 struct Saved<'a, E> {
     x: &'a [E],
     w: &'a [E],
-    /// Argmax (index in the conv output plane, or `NONE`) per pooled output.
-    arg: &'a [u32],
+    arg: &'a Argmax,
     pool: Option<&'a PoolGeom>,
 }
+
+/// The argmax of each pooled output, kept for the backward pass (empty without one).
+enum Argmax {
+    /// Index in the conv output plane, or `NONE` (im2col path).
+    Plane(Vec<u32>),
+    /// Phase `di * 2 + dj` in the 2x2 window, or [`direct::NONE`] (direct path).
+    Phase(Vec<u8>),
+}
+
+/// Images per partial weight gradient (see [`conv_backward`]).
+pub(super) const IMAGES_PER_PARTIAL: usize = 8;
 
 /// An argmax that gets no gradient: ReLU zeroed the window's maximum.
 const NONE: u32 = u32::MAX;
@@ -611,16 +669,27 @@ fn conv_backward<E: Element>(
             Some(pg) => {
                 gyc.fill(E::zero());
                 let plane_out = pg.h_out * pg.w_out;
-                let arg_b = &s.arg[b * gy_len..(b + 1) * gy_len];
-                for (o, (gp, ap)) in gyb
-                    .chunks(plane_out)
-                    .zip(arg_b.chunks(plane_out))
-                    .enumerate()
-                {
+                let bounds = b * gy_len..(b + 1) * gy_len;
+                for (o, gp) in gyb.chunks(plane_out).enumerate() {
                     let plane = &mut gyc[o * hw_out..(o + 1) * hw_out];
-                    for (&v, &a) in gp.iter().zip(ap) {
-                        if let Some(d) = plane.get_mut(a as usize) {
-                            *d += v;
+                    let ap = o * plane_out..(o + 1) * plane_out;
+                    match s.arg {
+                        Argmax::Plane(arg) => {
+                            for (&v, &a) in gp.iter().zip(&arg[bounds.clone()][ap]) {
+                                if let Some(d) = plane.get_mut(a as usize) {
+                                    *d += v;
+                                }
+                            }
+                        }
+                        Argmax::Phase(arg) => {
+                            let ap = &arg[bounds.clone()][ap];
+                            for (i, (&v, &a)) in gp.iter().zip(ap).enumerate() {
+                                if a != direct::NONE {
+                                    let (pi, pj) = (i / pg.w_out, i % pg.w_out);
+                                    let r = 2 * pi + (a / 2) as usize;
+                                    plane[r * g.w_out + 2 * pj + (a % 2) as usize] += v;
+                                }
+                            }
                         }
                     }
                 }
@@ -668,7 +737,6 @@ fn conv_backward<E: Element>(
     };
     // Partial weight gradients over fixed chunks of images, summed in chunk order: the
     // result does not depend on how rayon schedules the chunks (training is reproducible).
-    const IMAGES_PER_PARTIAL: usize = 8;
     let mut items: Vec<(usize, Option<&mut [E]>)> = gx_parts.into_iter().enumerate().collect();
     let partials: Vec<(Vec<E>, Vec<E>)> = items
         .par_chunks_mut(IMAGES_PER_PARTIAL)

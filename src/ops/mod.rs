@@ -6,6 +6,7 @@
 
 pub mod cpu;
 pub mod dense;
+mod direct;
 pub mod gemm;
 pub mod generic;
 pub mod scratch;
