@@ -70,6 +70,22 @@ pub trait Backend<E: Element>: Device<E> {
         p: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err>;
 
+    /// A convolution block ([`Backend::conv2d`]) flattened straight into a dense layer
+    /// ([`Backend::dense`]): `Conv2D, ReLU, MaxPool2D, Flatten, Dense`. On `Cpu` the
+    /// block's output then never exists as a tensor (where the direct kernels apply).
+    #[allow(clippy::too_many_arguments)]
+    fn conv2d_dense<B: Dim, I: Dim, O: Dim, T: Tape<E, Self> + Merge<T>>(
+        x: Tensor4<B, E, Self, T>,
+        w: Tensor4<usize, E, Self, T>,
+        bias: Option<Tensor<(usize,), E, Self, T>>,
+        p: Conv2DParams,
+        dense_w: &Tensor<(O, I), E, Self>,
+        dense_bias: Option<&Tensor<(O,), E, Self>>,
+        dp: DenseParams,
+    ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
+        conv2d_then_dense(x, w, bias, p, dense_w, dense_bias, dp)
+    }
+
     /// The device's error for a shape that does not fit (an internal invariant broken).
     fn shape_error() -> Self::Err;
 }
@@ -107,6 +123,21 @@ where
         } else {
             ops::dense::generic(x, batch, w, bias, p)
         }
+    }
+
+    fn conv2d_dense<B: Dim, I: Dim, O: Dim, T: Tape<E, Self> + Merge<T>>(
+        x: Tensor4<B, E, Self, T>,
+        w: Tensor4<usize, E, Self, T>,
+        bias: Option<Tensor<(usize,), E, Self, T>>,
+        p: Conv2DParams,
+        dense_w: &Tensor<(O, I), E, Self>,
+        dense_bias: Option<&Tensor<(O,), E, Self>>,
+        dp: DenseParams,
+    ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
+        if ops::chain::applies::<E>(x.shape(), w.shape(), p, dense_w.shape().1.size()) {
+            return ops::chain::conv2d_dense(x, w, bias, p, dense_w, dense_bias, dp);
+        }
+        conv2d_then_dense(x, w, bias, p, dense_w, dense_bias, dp)
     }
 
     fn shape_error() -> Self::Err {
@@ -149,6 +180,29 @@ where
     fn shape_error() -> Self::Err {
         CudaError::Cpu(CpuError::WrongNumElements)
     }
+}
+
+/// [`Backend::conv2d_dense`] as its two ops.
+#[allow(clippy::too_many_arguments)]
+fn conv2d_then_dense<
+    B: Dim,
+    I: Dim,
+    O: Dim,
+    E: Element,
+    D: Backend<E>,
+    T: Tape<E, D> + Merge<T>,
+>(
+    x: Tensor4<B, E, D, T>,
+    w: Tensor4<usize, E, D, T>,
+    bias: Option<Tensor<(usize,), E, D, T>>,
+    p: Conv2DParams,
+    dense_w: &Tensor<(O, I), E, D>,
+    dense_bias: Option<&Tensor<(O,), E, D>>,
+    dp: DenseParams,
+) -> Result<Tensor<(B, O), E, D, T>, D::Err> {
+    let batch = x.shape().0;
+    let h = D::conv2d(x, w, bias, p)?;
+    D::dense(h, batch, dense_w, dense_bias, dp)
 }
 
 /// Changes a tensor's shape type to an equal shape (`usize` to `Const` dims or back),

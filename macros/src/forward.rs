@@ -103,6 +103,32 @@ fn fused_relu(plan: &Plan, i: usize) -> Option<usize> {
     (dense.act.is_none() && relu && next.cast_in.is_none() && next.act.is_none()).then_some(i + 1)
 }
 
+/// A `Flatten` and `Dense` (with a fused `ReLU`) right after a convolution block.
+struct DenseAfter {
+    flatten: usize,
+    dense: usize,
+    relu: Option<usize>,
+}
+
+/// The `Flatten, Dense` that the convolution block ending at layer `end` flows into, when
+/// they can run as one op with it: the `Dense` has no activation but ReLU.
+fn dense_after(plan: &Plan, end: usize) -> Option<DenseAfter> {
+    let flatten = end + 1;
+    let f = plan.layers.get(flatten)?;
+    let dense = plan.layers.get(flatten + 1)?;
+    let plain = f.cast_in.is_none() && matches!(f.op, Op::Flatten) && flatten_fuses(plan, flatten);
+    let act_ok = matches!(dense.act, None | Some(Act::ReLU));
+    (plain && act_ok).then(|| DenseAfter {
+        flatten,
+        dense: flatten + 1,
+        relu: if dense.act.is_none() {
+            fused_relu(plan, flatten + 1)
+        } else {
+            None
+        },
+    })
+}
+
 /// Whether the `Flatten` at `i` can be left to the `Dense` after it.
 fn flatten_fuses(plan: &Plan, i: usize) -> bool {
     let flatten = &plan.layers[i];
@@ -142,12 +168,12 @@ pub fn steps(
     let mut cur = input.clone();
     let mut out = TokenStream::new();
     let n = plan.layers.len();
-    let mut fused_away = None;
+    // Layers already run inside one before them (MaxPool2D in Conv2D, ReLU in Dense, ...).
+    let mut fused_away: Vec<usize> = Vec::new();
     for (i, l) in plan.layers.iter().enumerate() {
         let span = l.span;
         let f = &l.field;
-        if fused_away == Some(i) {
-            // Already run inside the layer before it (MaxPool2D in Conv2D, ReLU in Dense).
+        if fused_away.contains(&i) {
             cur = l.output.clone();
             continue;
         }
@@ -183,14 +209,35 @@ pub fn steps(
                         }
                         None => (quote!(::core::option::Option::None), out_ty),
                     };
-                    fused_away = pool;
-                    quote_spanned! {span=>
-                        let x = #acc.#f.try_forward_fused(x, ::typenet::layers::Fused {
+                    fused_away.extend(pool);
+                    let fused = quote_spanned! {span=>
+                        ::typenet::layers::Fused {
                             relu: #fuse_relu,
                             max_pool: #max_pool,
                             input_grad: #ig,
-                        })?;
-                        let x: #out_ty = ::typenet::__private::realize(x)?;
+                        }
+                    };
+                    match pool.and_then(|j| dense_after(plan, j)) {
+                        Some(chain) => {
+                            let d = &plan.layers[chain.dense];
+                            let (df, relu) = (&d.field, chain.relu.is_some() || d.act.is_some());
+                            let out_ty = d.output.tensor_ty();
+                            fused_away.extend([chain.flatten, chain.dense]);
+                            fused_away.extend(chain.relu);
+                            quote_spanned! {span=>
+                                let x: #out_ty = #acc.#f.try_forward_dense(
+                                    x,
+                                    #fused,
+                                    ::typenet::__private::DenseLayer::weight(&#acc.#df),
+                                    ::typenet::__private::DenseLayer::bias(&#acc.#df),
+                                    ::typenet::ops::DenseParams { relu: #relu, input_grad: true },
+                                )?;
+                            }
+                        }
+                        None => quote_spanned! {span=>
+                            let x = #acc.#f.try_forward_fused(x, #fused)?;
+                            let x: #out_ty = ::typenet::__private::realize(x)?;
+                        },
                     }
                 }
             }
@@ -199,8 +246,9 @@ pub fn steps(
             }
             Op::Dense { .. } => {
                 let relu = l.act == Some(Act::ReLU) || {
-                    fused_away = fused_relu(plan, i);
-                    fused_away.is_some()
+                    let r = fused_relu(plan, i);
+                    fused_away.extend(r);
+                    r.is_some()
                 };
                 let ig = input_grad || input_layer(plan) != Some(i);
                 quote_spanned! {span=>

@@ -418,15 +418,16 @@ impl<S: SampleShape> Dataset<S> {
         dev: &D,
         indices: &[usize],
     ) -> Result<Batch<S, usize, E, D>, DataError> {
-        let mut buf: Vec<E> = Vec::with_capacity(indices.len().saturating_mul(S::NUMEL));
-        for &i in indices {
-            let (values, _) = self.get(i).ok_or(DataError::OutOfRange {
+        let mut buf: Vec<E> = vec![E::zero(); indices.len().saturating_mul(S::NUMEL)];
+        for (n, &i) in indices.iter().enumerate() {
+            let (values, _) = self.get(i).ok_or_else(|| DataError::OutOfRange {
                 start: i,
                 end: i + 1,
                 len: self.len(),
             })?;
-            for &v in values {
-                buf.push(E::from_f32(v).ok_or(DataError::Conversion(v))?);
+            let dst = &mut buf[n * S::NUMEL..(n + 1) * S::NUMEL];
+            for (d, &v) in dst.iter_mut().zip(values) {
+                *d = E::from_f32(v).ok_or(DataError::Conversion(v))?;
             }
         }
         dev.try_tensor_from_vec(buf, S::batched(indices.len()))

@@ -6,7 +6,7 @@ use dfdx::prelude::*;
 use rand_distr::Uniform;
 
 use crate::backend::{realize, Backend, Element};
-use crate::ops::{Conv2DParams, Pool2DParams};
+use crate::ops::{Conv2DParams, DenseParams, Pool2DParams};
 
 /// What runs fused into a [`Conv2D`]'s kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +168,37 @@ impl<
             None => None,
         };
         realize(D::conv2d(x, w, b, p)?)
+    }
+
+    /// [`Self::try_forward_fused`] flattened into a dense layer with weight `dense_w`
+    /// `(U, N)` and optional bias (`Conv2D, ReLU, MaxPool2D, Flatten, Dense` as one op; see
+    /// [`Backend::conv2d_dense`]).
+    pub fn try_forward_dense<
+        B: Dim,
+        H: Dim,
+        W: Dim,
+        T: Tape<E, D>,
+        const N: usize,
+        const U: usize,
+    >(
+        &self,
+        x: Tensor<(B, Const<I>, H, W), E, D, T>,
+        fused: Fused,
+        dense_w: &Tensor<Rank2<U, N>, E, D>,
+        dense_bias: Option<&Tensor<Rank1<U>, E, D>>,
+        dense: DenseParams,
+    ) -> Result<Tensor<(B, Const<U>), E, D, T>, D::Err> {
+        let p = Self::params()
+            .relu(fused.relu)
+            .max_pool(fused.max_pool)
+            .input_grad(fused.input_grad);
+        let x = realize::<_, (B, usize, usize, usize), E, D, T>(x)?;
+        let w = realize(self.weight.retaped::<T>())?;
+        let b = match &self.bias {
+            Some(b) => Some(realize(b.retaped::<T>())?),
+            None => None,
+        };
+        D::conv2d_dense(x, w, b, p, dense_w, dense_bias, dense)
     }
 }
 

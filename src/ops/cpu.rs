@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::direct::{self, f32s};
 use super::generic::{conv_geom, pool_geom};
+use super::scratch::Scratch;
 use super::{Conv2DParams, ConvGeom, Pool2DKind, Pool2DParams, PoolGeom};
 use crate::backend::{Element, Tensor4};
 
@@ -75,7 +76,7 @@ fn conv2d_impl<B: Dim, E: Element, T: Tape<E, Cpu>>(
     let keep_arg = pool.is_some() && T::OWNS_TAPE;
     let arg = match pool.as_ref() {
         Some(pg) if allow_direct && direct::applies::<E>(&g, pool.as_ref()) => {
-            let mut arg = vec![0u8; if keep_arg { out.len() } else { 0 }];
+            let mut arg = Scratch::<u8>::stale(if keep_arg { out.len() } else { 0 });
             direct::forward(
                 &g,
                 pg,
@@ -219,7 +220,7 @@ pub(super) fn put_grad<S: Shape, E: Element>(
     Ok(())
 }
 
-fn add_into<E: Element>(dst: &mut [E], src: &[E]) {
+pub(super) fn add_into<E: Element>(dst: &mut [E], src: &[E]) {
     for (d, &s) in dst.iter_mut().zip(src) {
         *d += s;
     }
@@ -492,19 +493,19 @@ fn col2im<E: Element>(g: &ConvGeom, cols: &[E], gx: &mut [E]) {
 }
 
 /// What the forward pass keeps for the backward pass.
-struct Saved<'a, E> {
-    x: &'a [E],
-    w: &'a [E],
-    arg: &'a Argmax,
-    pool: Option<&'a PoolGeom>,
+pub(super) struct Saved<'a, E> {
+    pub x: &'a [E],
+    pub w: &'a [E],
+    pub arg: &'a Argmax,
+    pub pool: Option<&'a PoolGeom>,
 }
 
 /// The argmax of each pooled output, kept for the backward pass (empty without one).
-enum Argmax {
+pub(super) enum Argmax {
     /// Index in the conv output plane, or `NONE` (im2col path).
     Plane(Vec<u32>),
     /// Phase `di * 2 + dj` in the 2x2 window, or [`direct::NONE`] (direct path).
-    Phase(Vec<u8>),
+    Phase(Scratch<u8>),
 }
 
 /// Images per partial weight gradient (see [`conv_backward`]).
@@ -617,7 +618,7 @@ fn conv_forward<E: Element>(
 /// Adds the input gradient into `gx` (when given) and returns the weight and bias
 /// gradients. `gy` is the gradient of the (pooled) output, already ReLU-masked when
 /// there is no pooling.
-fn conv_backward<E: Element>(
+pub(super) fn conv_backward<E: Element>(
     g: &ConvGeom,
     s: &Saved<'_, E>,
     gy: &[E],

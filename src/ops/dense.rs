@@ -8,6 +8,8 @@
 
 use dfdx::prelude::*;
 
+use super::cpu::{put_grad, take_grad};
+use super::direct::{as_f32_mut, f32s};
 use super::gemm::{gemm, Operand};
 use super::scratch::{copy_of, Scratch};
 use super::DenseParams;
@@ -46,7 +48,7 @@ where
 
 /// Whether [`cpu`] runs for `E` on this CPU; elsewhere `Cpu` runs [`generic`].
 pub fn cpu_runs<E: 'static>() -> bool {
-    is_f32::<E>() && super::gemm::available()
+    std::any::TypeId::of::<E>() == std::any::TypeId::of::<f32>() && super::gemm::available()
 }
 
 /// See [`crate::Backend::dense`].
@@ -57,119 +59,150 @@ pub fn cpu<S: Shape, B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
     bias: Option<&Tensor<(O,), E, Cpu>>,
     p: DenseParams,
 ) -> Result<Tensor<(B, O), E, Cpu, T>, CpuError> {
-    let relu = p.relu;
     assert!(cpu_runs::<E>(), "dense::cpu needs f32 and AVX-512");
     crate::alloc::tune_allocator();
     let (o, i) = *w.shape();
-    let (no, ni) = (o.size(), i.size());
-    let nb = rows(x.shape(), batch, ni).ok_or(CpuError::WrongNumElements)?;
-    let (x, tape) = x.try_contiguous()?.split_tape();
+    let s = Sizes {
+        batch: rows(x.shape(), batch, i.size()).ok_or(CpuError::WrongNumElements)?,
+        inputs: i.size(),
+        outputs: o.size(),
+    };
+    let (x, mut tape) = x.try_contiguous()?.split_tape();
     let xd = copy_of(&x);
     let wd = copy_of(w);
-    let mut out = vec![E::zero(); nb * no];
-    {
-        let (xf, wf, yf) = (f32s(&xd), f32s(&wd), f32s_mut(&mut out));
-        // y = x W^T: W read transposed (packed 8 x 8 blocks at a time by the kernel).
-        let xa = Operand {
-            data: xf,
-            rs: ni,
-            cs: 1,
-        };
-        let wt = Operand {
-            data: wf,
-            rs: 1,
-            cs: ni,
-        };
-        gemm((nb, no, ni), xa, wt, yf, no, false);
-        let bf = bias.map(copy_of);
-        for row in yf.chunks_exact_mut(no.max(1)) {
-            if let Some(b) = &bf {
-                for (v, &b) in row.iter_mut().zip(f32s(b)) {
-                    *v += b;
-                }
-            }
-            if relu {
-                // As dfdx's ReLU: NaN becomes 0.
-                for v in row.iter_mut() {
-                    *v = if *v > 0.0 { *v } else { 0.0 };
-                }
-            }
-        }
-    }
-    let mut positive = Scratch::<bool>::stale(if relu && T::OWNS_TAPE { out.len() } else { 0 });
-    for (p, &v) in positive.iter_mut().zip(&out) {
-        *p = v > E::zero();
-    }
+    let (out, positive) = forward(s, f32s(&xd), f32s(&wd), bias, p.relu, T::OWNS_TAPE);
     let y = x.device().try_tensor_from_vec(out, (batch, o))?;
-    let mut tape = tape;
     if T::OWNS_TAPE {
         let (y_id, w, bias) = (y.clone(), w.clone(), bias.cloned());
         tape.add_backward_op(move |grads| {
-            let mut gy = super::cpu::take_grad(grads, &y_id)?;
-            {
-                let g = f32s_mut(&mut gy);
-                if relu {
-                    for (g, &p) in g.iter_mut().zip(positive.iter()) {
-                        if !p {
-                            *g = 0.0;
-                        }
-                    }
-                }
-                if let Some(b) = &bias {
-                    let gb = f32s_mut(&mut (**grads.get_or_alloc_mut(b)?)[..]);
-                    for row in g.chunks_exact(no.max(1)) {
-                        for (d, &v) in gb.iter_mut().zip(row) {
-                            *d += v;
-                        }
-                    }
-                }
-                // dW (O x I) += gy^T (O x B) * x (B x I)
-                let gyt = Operand {
-                    data: g,
-                    rs: 1,
-                    cs: no,
-                };
-                let gw = f32s_mut(&mut (**grads.get_or_alloc_mut(&w)?)[..]);
-                gemm((no, ni, nb), gyt, rows_of(&xd, ni), gw, ni, true);
-                if p.input_grad {
-                    // dx (B x I) += gy (B x O) * W (O x I)
-                    let gya = Operand {
-                        data: g,
-                        rs: no,
-                        cs: 1,
-                    };
-                    let gx = f32s_mut(&mut (**grads.get_or_alloc_mut(&x)?)[..]);
-                    gemm((nb, ni, no), gya, rows_of(&wd, ni), gx, ni, true);
-                }
+            let mut gy = take_grad(grads, &y_id)?;
+            let g = f32s_mut(&mut gy);
+            backward(s, g, &positive, f32s(&xd), grads, &w, bias.as_ref())?;
+            if p.input_grad {
+                let gx = f32s_mut(grads.get_or_alloc_mut(&x)?);
+                input_grad(s, g, f32s(&wd), gx, true);
             }
-            super::cpu::put_grad(grads, &y_id, gy)
+            put_grad(grads, &y_id, gy)
         });
     }
     Ok(y.put_tape(tape))
 }
 
-/// A row-major matrix of f32 `E`s with rows of `n`.
-fn rows_of<E: Element>(data: &[E], n: usize) -> Operand<'_> {
-    Operand {
-        data: f32s(data),
-        rs: n,
+/// Batch, input and output sizes of a dense layer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sizes {
+    pub batch: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+/// `relu?(x W^T + bias)` (f32 data, `E` = f32) as a new output vector, and which outputs
+/// were positive (when `keep_mask`, for ReLU's gradient).
+pub(super) fn forward<O: Dim, E: Element>(
+    s: Sizes,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&Tensor<(O,), E, Cpu>>,
+    relu: bool,
+    keep_mask: bool,
+) -> (Vec<E>, Scratch<bool>) {
+    let (nb, ni, no) = (s.batch, s.inputs, s.outputs);
+    let mut out = vec![E::zero(); nb * no];
+    let y = f32s_mut(&mut out);
+    // W read transposed (packed 8 x 8 blocks at a time by the kernel).
+    let xa = Operand {
+        data: x,
+        rs: ni,
         cs: 1,
+    };
+    let wt = Operand {
+        data: w,
+        rs: 1,
+        cs: ni,
+    };
+    gemm((nb, no, ni), xa, wt, y, no, false);
+    let b = bias.map(copy_of);
+    for row in y.chunks_exact_mut(no.max(1)) {
+        if let Some(b) = &b {
+            for (v, &b) in row.iter_mut().zip(f32s(b)) {
+                *v += b;
+            }
+        }
+        if relu {
+            // As dfdx's ReLU: NaN becomes 0.
+            for v in row.iter_mut() {
+                *v = if *v > 0.0 { *v } else { 0.0 };
+            }
+        }
     }
+    let mut positive = Scratch::<bool>::stale(if relu && keep_mask { y.len() } else { 0 });
+    for (p, &v) in positive.iter_mut().zip(y.iter()) {
+        *p = v > 0.0;
+    }
+    (out, positive)
 }
 
-fn is_f32<E: 'static>() -> bool {
-    std::any::TypeId::of::<E>() == std::any::TypeId::of::<f32>()
+/// [`forward`]'s backward pass but for the input: masks `gy` by ReLU (an empty `positive`
+/// means no ReLU) and adds the bias and weight gradients into `grads`.
+pub(super) fn backward<O: Dim, I: Dim, E: Element>(
+    s: Sizes,
+    gy: &mut [f32],
+    positive: &[bool],
+    x: &[f32],
+    grads: &mut Gradients<E, Cpu>,
+    w: &Tensor<(O, I), E, Cpu>,
+    bias: Option<&Tensor<(O,), E, Cpu>>,
+) -> Result<(), CpuError> {
+    let (nb, ni, no) = (s.batch, s.inputs, s.outputs);
+    if !positive.is_empty() {
+        for (g, &p) in gy.iter_mut().zip(positive) {
+            if !p {
+                *g = 0.0;
+            }
+        }
+    }
+    if let Some(b) = bias {
+        let gb = f32s_mut(grads.get_or_alloc_mut(b)?);
+        for row in gy.chunks_exact(no.max(1)) {
+            for (d, &v) in gb.iter_mut().zip(row) {
+                *d += v;
+            }
+        }
+    }
+    // dW (O x I) += gy^T (O x B) * x (B x I)
+    let gyt = Operand {
+        data: gy,
+        rs: 1,
+        cs: no,
+    };
+    let gw = f32s_mut(grads.get_or_alloc_mut(w)?);
+    gemm((no, ni, nb), gyt, rows_of(x, ni), gw, ni, true);
+    Ok(())
 }
 
-/// `s` as f32s; only called where `E` is f32 ([`is_f32`]).
-fn f32s<E: Element>(s: &[E]) -> &[f32] {
-    assert!(is_f32::<E>());
-    // SAFETY: E is f32 (checked above): same layout.
-    unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) }
+/// The input gradient `gx (B x I) [+]= gy (B x O) * W (O x I)`, `gy` already masked.
+pub(super) fn input_grad(s: Sizes, gy: &[f32], w: &[f32], gx: &mut [f32], accumulate: bool) {
+    let gya = Operand {
+        data: gy,
+        rs: s.outputs,
+        cs: 1,
+    };
+    gemm(
+        (s.batch, s.inputs, s.outputs),
+        gya,
+        rows_of(w, s.inputs),
+        gx,
+        s.inputs,
+        accumulate,
+    );
 }
 
-fn f32s_mut<E: Element>(s: &mut [E]) -> &mut [f32] {
-    assert!(is_f32::<E>());
-    // SAFETY: E is f32 (checked above): same layout.
-    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
+/// A row-major matrix with rows of `n`.
+fn rows_of(data: &[f32], n: usize) -> Operand<'_> {
+    Operand { data, rs: n, cs: 1 }
+}
+
+/// `v` as mutable f32s; the callers run only where `E` is f32 ([`cpu_runs`]).
+pub(super) fn f32s_mut<E: 'static>(v: &mut [E]) -> &mut [f32] {
+    as_f32_mut(v).expect("the dense kernels run on f32 only")
 }

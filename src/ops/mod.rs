@@ -4,6 +4,7 @@
 //! fast CPU implementation. The tests require the two to agree with each other and with
 //! naive reference loops.
 
+pub(crate) mod chain;
 pub mod cpu;
 pub mod dense;
 mod direct;

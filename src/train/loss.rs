@@ -257,7 +257,7 @@ pub fn weighted_loss<B: Dim, const K: usize, E: Element, D: Device<E>, T: Tape<E
     let k = if per_output { K as f64 } else { 1.0 };
     let mut w = Vec::with_capacity(b * K);
     for &f in factors {
-        let v = E::from_f64(f / k).ok_or(TrainError::InvalidConfig {
+        let v = E::from_f64(f / k).ok_or_else(|| TrainError::InvalidConfig {
             field: "class_weights",
             problem: format!("has a weight ({f}) the element type cannot hold"),
         })?;
