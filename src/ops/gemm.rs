@@ -34,7 +34,7 @@ const NR: usize = 32;
 /// Depth of one pass over a block (the `B` panel of a pass stays in L1/L2).
 const KC: usize = 256;
 /// Widest tile of `C` one task computes.
-const NC: usize = 256;
+const NC: usize = 128;
 
 /// `c (m x n, row stride c_rs) = [c +] a (m x k) * b (k x n)`. `b` with column stride 1
 /// or row stride 1 (a transposed matrix) is packed with vector moves, other strides with
@@ -71,6 +71,9 @@ pub fn gemm(
         );
     }
     let threads = rayon::current_num_threads().max(1);
+    if threads > 1 && n <= NC && k >= 8 * KC {
+        return split_depth((m, n, k), a, b, c, c_rs, accumulate, threads);
+    }
     let col_tiles = n.div_ceil(NC);
     let nc = n.div_ceil(col_tiles).next_multiple_of(16);
     // Few column tiles (a deep product): split the rows so every thread gets work.
@@ -99,6 +102,56 @@ pub fn gemm(
     } else {
         use rayon::prelude::*;
         tiles.par_iter().for_each(run);
+    }
+}
+
+/// A deep product with a narrow `C` (a dense layer's forward pass): each thread takes a
+/// slice of the depth and computes a whole partial `C`, so `A` and `B` are read (and `B`
+/// packed) once in all instead of once per thread; the partials are added in a fixed order.
+#[allow(clippy::too_many_arguments)]
+fn split_depth(
+    (m, n, k): (usize, usize, usize),
+    a: Operand<'_>,
+    b: Operand<'_>,
+    c: &mut [f32],
+    c_rs: usize,
+    accumulate: bool,
+    parts: usize,
+) {
+    use rayon::prelude::*;
+    let kp = k.div_ceil(parts).next_multiple_of(8);
+    let partials: Vec<Vec<f32>> = (0..k.div_ceil(kp))
+        .into_par_iter()
+        .map(|t| {
+            let (k0, kk) = (t * kp, kp.min(k - t * kp));
+            let a = Operand {
+                data: &a.data[k0 * a.cs..],
+                ..a
+            };
+            let b = Operand {
+                data: &b.data[k0 * b.rs..],
+                ..b
+            };
+            let mut part = vec![0f32; m * n];
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `gemm` bounded A and B for the whole depth, so for this slice of it;
+            // `part` is m x n; the CPU has AVX-512F.
+            unsafe {
+                x86::tile((0, 0, m, n, kk), a, b, part.as_mut_ptr(), n, false)
+            };
+            part
+        })
+        .collect();
+    for (i, row) in c.chunks_mut(c_rs).take(m).enumerate() {
+        let row = &mut row[..n];
+        if !accumulate {
+            row.fill(0.0);
+        }
+        for p in &partials {
+            for (d, &v) in row.iter_mut().zip(&p[i * n..(i + 1) * n]) {
+                *d += v;
+            }
+        }
     }
 }
 
@@ -362,6 +415,8 @@ mod tests {
             (9, 33, 257),
             (13, 70, 600),
             (128, 128, 300),
+            (20, 70, 2100),
+            (3, 128, 5408),
             (17, 300, 40),
             (10, 129, 263),
             (5, 5, 0),
