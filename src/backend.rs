@@ -18,15 +18,17 @@ pub trait Element:
     + Sync
     + 'static
 {
-    /// An integer that orders like the float (IEEE total order: a positive NaN is above
-    /// +inf). Integer compares let kernels select without branches.
+    /// An integer that orders like the float (IEEE total order, except that -0.0 and +0.0
+    /// are equal; a positive NaN is above +inf). Integer compares let kernels select
+    /// without branches.
     fn order_key(self) -> i64;
 }
 
 impl Element for f32 {
     #[inline(always)]
     fn order_key(self) -> i64 {
-        let b = self.to_bits() as i32;
+        // `+ 0.0` turns -0.0 into +0.0: the two zeros compare equal, as in IEEE.
+        let b = (self + 0.0).to_bits() as i32;
         (b ^ (((b >> 31) as u32) >> 1) as i32) as i64
     }
 }
@@ -34,7 +36,7 @@ impl Element for f32 {
 impl Element for f64 {
     #[inline(always)]
     fn order_key(self) -> i64 {
-        let b = self.to_bits() as i64;
+        let b = (self + 0.0).to_bits() as i64;
         b ^ (((b >> 63) as u64) >> 1) as i64
     }
 }

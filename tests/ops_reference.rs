@@ -158,47 +158,40 @@ fn assert_close(what: &str, got: &[f64], want: &[f64]) {
     }
 }
 
-type ConvFn =
-    fn(
-        Tensor<(usize, usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>,
-        Tensor<(usize, usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>,
-        Option<Tensor<(usize,), f64, Cpu, OwnedTape<f64, Cpu>>>,
-        Conv2DParams,
-    )
-        -> Result<Tensor<(usize, usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>, CpuError>;
+/// Output values per image and channel (after the pooling, if any).
+fn out_len(c: &ConvCase) -> usize {
+    let ho = out_size(c.h, c.k, c.s, c.p, c.d).unwrap();
+    let wo = out_size(c.w, c.k, c.s, c.p, c.d).unwrap();
+    match c.pool {
+        Some((k, s, p)) => out_size(ho, k, s, p, 1).unwrap() * out_size(wo, k, s, p, 1).unwrap(),
+        None => ho * wo,
+    }
+}
 
-/// Runs one implementation and returns (y, gx, gw, gb); gx is empty when not computed.
-fn run_conv(
-    f: ConvFn,
-    c: &ConvCase,
-    x: &T4,
-    w: &T4,
-    b: &Tensor<(usize,), f64, Cpu>,
-    r: &[f64],
-    fast: bool,
-) -> [Vec<f64>; 4] {
-    let pool = c.pool.map(|(window, stride, padding)| Pool2DParams {
-        window,
-        stride,
-        padding,
-    });
-    let p = Conv2DParams::new(c.s, c.p, c.d)
-        .relu(c.relu)
-        .max_pool(pool)
-        .input_grad(c.input_grad);
-    let bias = c.bias.then(|| b.retaped::<OwnedTape<f64, Cpu>>());
-    let y = f(x.leaky_trace(), w.retaped(), bias, p).expect("conv runs");
-    let yv = y.retaped::<NoneTape>().as_vec();
-    let rt = x.device().tensor_from_vec(r.to_vec(), *y.shape());
-    let g = (y * rt).sum().backward();
-    let gb = if c.bias { g.get(b).as_vec() } else { vec![] };
-    // The fast kernel skips the input gradient when asked to; the generic path always has it.
-    let gx = if c.input_grad || !fast {
-        g.get(x).as_vec()
-    } else {
-        vec![]
+/// The reference for the whole op, with the pooling; and whether a pooling window tied.
+fn reference(c: &ConvCase, x: &[f64], w: &[f64], b: &[f64], r: &[f64]) -> (ConvRef, bool) {
+    let Some((k, s, p)) = c.pool else {
+        return (conv_reference(c, x, w, b, r), false);
     };
-    [yv, gx, g.get(w).as_vec(), gb]
+    // Pool the reference convolution's output, then send the pooled gradient back.
+    let ho = out_size(c.h, c.k, c.s, c.p, c.d).unwrap();
+    let wo = out_size(c.w, c.k, c.s, c.p, c.d).unwrap();
+    let y = conv_reference(c, x, w, b, &vec![0.0; c.b * c.o * ho * wo]).y;
+    let pc = PoolCase {
+        b: c.b,
+        c: c.o,
+        h: ho,
+        w: wo,
+        k,
+        s,
+        p,
+        max: true,
+        seed: 0,
+    };
+    let (y_pool, g_conv, tied) = pool_reference(&pc, &y, r);
+    let mut want = conv_reference(c, x, w, b, &g_conv);
+    want.y = y_pool;
+    (want, tied)
 }
 
 fn check_conv(c: &ConvCase) {
@@ -206,45 +199,14 @@ fn check_conv(c: &ConvCase) {
     let x: T4 = dev.tensor_from_vec(random(&dev, c.b * c.c * c.h * c.w), (c.b, c.c, c.h, c.w));
     let w: T4 = dev.tensor_from_vec(random(&dev, c.o * c.c * c.k * c.k), (c.o, c.c, c.k, c.k));
     let b = dev.tensor_from_vec(random(&dev, c.o), (c.o,));
-    let ho = out_size(c.h, c.k, c.s, c.p, c.d).unwrap();
-    let wo = out_size(c.w, c.k, c.s, c.p, c.d).unwrap();
     let (xv, wv, bv) = (x.as_vec(), w.as_vec(), b.as_vec());
-    let (r, want, tied) = match c.pool {
-        None => {
-            let r = random(&dev, c.b * c.o * ho * wo);
-            let want = conv_reference(c, &xv, &wv, &bv, &r);
-            (r, want, false)
-        }
-        Some((k, s, p)) => {
-            // Pool the reference convolution's output, then send the pooled gradient back.
-            let y = conv_reference(c, &xv, &wv, &bv, &vec![0.0; c.b * c.o * ho * wo]).y;
-            let pc = PoolCase {
-                b: c.b,
-                c: c.o,
-                h: ho,
-                w: wo,
-                k,
-                s,
-                p,
-                max: true,
-                seed: 0,
-            };
-            let (hp, wp) = (
-                out_size(ho, k, s, p, 1).unwrap(),
-                out_size(wo, k, s, p, 1).unwrap(),
-            );
-            let r = random(&dev, c.b * c.o * hp * wp);
-            let (y_pool, g_conv, tied) = pool_reference(&pc, &y, &r);
-            let mut want = conv_reference(c, &xv, &wv, &bv, &g_conv);
-            want.y = y_pool;
-            (r, want, tied)
-        }
-    };
+    let r = random(&dev, c.b * c.o * out_len(c));
+    let (want, tied) = reference(c, &xv, &wv, &bv, &r);
     for (name, f, fast) in [
-        ("cpu", ops::cpu::conv2d as ConvFn, true),
-        ("generic", ops::generic::conv2d as ConvFn, false),
+        ("cpu", ops::cpu::conv2d as ConvFn<f64>, true),
+        ("generic", ops::generic::conv2d as ConvFn<f64>, false),
     ] {
-        let [y, gx, gw, gb] = run_conv(f, c, &x, &w, &b, &r, fast);
+        let [y, gx, gw, gb] = run_conv(f, c, (&xv, &wv, &bv, &r), fast);
         assert_close(&format!("{name} y"), &y, &want.y);
         if tied && !fast {
             // Outputs that only see padding tie at the bias; dfdx's max splits differently.
@@ -260,27 +222,30 @@ fn check_conv(c: &ConvCase) {
     }
 }
 
-type T4f = Tensor<(usize, usize, usize, usize), f32, Cpu>;
+type T4e<E> = Tensor<(usize, usize, usize, usize), E, Cpu>;
+type Taped<S, E> = Tensor<S, E, Cpu, OwnedTape<E, Cpu>>;
+type ConvFn<E> = fn(
+    Taped<(usize, usize, usize, usize), E>,
+    Taped<(usize, usize, usize, usize), E>,
+    Option<Taped<(usize,), E>>,
+    Conv2DParams,
+) -> Result<Taped<(usize, usize, usize, usize), E>, CpuError>;
 
-type ConvFnF32 =
-    fn(
-        Tensor<(usize, usize, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>,
-        Tensor<(usize, usize, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>,
-        Option<Tensor<(usize,), f32, Cpu, OwnedTape<f32, Cpu>>>,
-        Conv2DParams,
-    )
-        -> Result<Tensor<(usize, usize, usize, usize), f32, Cpu, OwnedTape<f32, Cpu>>, CpuError>;
-
-/// [`run_conv`] in f32: (y, gx, gw, gb) widened to f64; gx is empty when not computed.
-fn run_conv_f32(
-    f: ConvFnF32,
+/// Runs one implementation in `E` (inputs rounded to `E`) and returns (y, gx, gw, gb) as
+/// f64; gx is empty when a `fast` kernel was asked to skip it.
+fn run_conv<E: typenet::Element>(
+    f: ConvFn<E>,
     c: &ConvCase,
     (x, w, b, r): (&[f64], &[f64], &[f64], &[f64]),
-) -> [Vec<f64>; 4] {
+    fast: bool,
+) -> [Vec<f64>; 4]
+where
+    Cpu: Device<E>,
+{
     let dev = Cpu::default();
-    let narrow = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
-    let x: T4f = dev.tensor_from_vec(narrow(x), (c.b, c.c, c.h, c.w));
-    let w: T4f = dev.tensor_from_vec(narrow(w), (c.o, c.c, c.k, c.k));
+    let narrow = |v: &[f64]| v.iter().map(|&v| E::from(v).unwrap()).collect::<Vec<E>>();
+    let x: T4e<E> = dev.tensor_from_vec(narrow(x), (c.b, c.c, c.h, c.w));
+    let w: T4e<E> = dev.tensor_from_vec(narrow(w), (c.o, c.c, c.k, c.k));
     let b = dev.tensor_from_vec(narrow(b), (c.o,));
     let pool = c.pool.map(|(window, stride, padding)| Pool2DParams {
         window,
@@ -291,14 +256,19 @@ fn run_conv_f32(
         .relu(c.relu)
         .max_pool(pool)
         .input_grad(c.input_grad);
-    let bias = c.bias.then(|| b.retaped::<OwnedTape<f32, Cpu>>());
+    let bias = c.bias.then(|| b.retaped::<OwnedTape<E, Cpu>>());
     let y = f(x.leaky_trace(), w.retaped(), bias, p).expect("conv runs");
     let yv = y.retaped::<NoneTape>().as_vec();
     let rt = dev.tensor_from_vec(narrow(r), *y.shape());
     let g = (y * rt).sum().backward();
-    let wide = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+    let wide = |v: Vec<E>| {
+        v.into_iter()
+            .map(|v| v.to_f64().unwrap())
+            .collect::<Vec<f64>>()
+    };
     let gb = if c.bias { g.get(&b).as_vec() } else { vec![] };
-    let gx = if c.input_grad {
+    // The fast kernels skip the input gradient when asked to; the generic path always has it.
+    let gx = if c.input_grad || !fast {
         g.get(&x).as_vec()
     } else {
         vec![]
@@ -326,15 +296,6 @@ fn assert_close_f32(what: &str, got: &[f64], want: &[f64]) {
 /// the first-maximum rule. Without, a near tie could pool differently in f32 than in f64.
 fn check_conv_f32(c: &ConvCase, quantize: bool) {
     let dev = Cpu::seed_from_u64(c.seed);
-    let ho = out_size(c.h, c.k, c.s, c.p, c.d).unwrap();
-    let wo = out_size(c.w, c.k, c.s, c.p, c.d).unwrap();
-    let (hp, wp) = match c.pool {
-        Some((k, s, p)) => (
-            out_size(ho, k, s, p, 1).unwrap(),
-            out_size(wo, k, s, p, 1).unwrap(),
-        ),
-        None => (ho, wo),
-    };
     // The values the f32 op sees, in f64.
     let input = |n: usize| -> Vec<f64> {
         random(&dev, n)
@@ -351,31 +312,11 @@ fn check_conv_f32(c: &ConvCase, quantize: bool) {
     let x = input(c.b * c.c * c.h * c.w);
     let w = input(c.o * c.c * c.k * c.k);
     let b = input(c.o);
-    let r = input(c.b * c.o * hp * wp);
-    let want = match c.pool {
-        None => conv_reference(c, &x, &w, &b, &r),
-        Some((k, s, p)) => {
-            let y = conv_reference(c, &x, &w, &b, &vec![0.0; c.b * c.o * ho * wo]).y;
-            let pc = PoolCase {
-                b: c.b,
-                c: c.o,
-                h: ho,
-                w: wo,
-                k,
-                s,
-                p,
-                max: true,
-                seed: 0,
-            };
-            let (y_pool, g_conv, _) = pool_reference(&pc, &y, &r);
-            let mut want = conv_reference(c, &x, &w, &b, &g_conv);
-            want.y = y_pool;
-            want
-        }
-    };
+    let r = input(c.b * c.o * out_len(c));
+    let (want, _) = reference(c, &x, &w, &b, &r);
     let ins = (&x[..], &w[..], &b[..], &r[..]);
-    let fast = run_conv_f32(ops::cpu::conv2d, c, ins);
-    let im2col = run_conv_f32(ops::cpu::conv2d_im2col, c, ins);
+    let fast = run_conv::<f32>(ops::cpu::conv2d, c, ins, true);
+    let im2col = run_conv::<f32>(ops::cpu::conv2d_im2col, c, ins, true);
     for (name, got) in [("f32 cpu", &fast), ("f32 im2col", &im2col)] {
         let [y, gx, gw, gb] = got;
         assert_close_f32(&format!("{name} y"), y, &want.y);
@@ -692,4 +633,29 @@ fn bad_geometry_is_an_error_not_a_panic() {
     };
     assert!(ops::cpu::pool2d(x.clone(), Pool2DKind::Max, pool).is_err());
     assert!(ops::generic::pool2d(x, Pool2DKind::Avg, pool).is_err());
+}
+
+/// -0.0 and +0.0 are equal (IEEE, PyTorch): the first of them in the window is the
+/// maximum and gets the gradient, in every max-pooling kernel.
+#[test]
+fn signed_zeros_tie_to_the_first() {
+    let dev = Cpu::default();
+    for (window, stride) in [(2, 2), (3, 1)] {
+        let p = Pool2DParams {
+            window,
+            stride,
+            padding: 0,
+        };
+        let x: T4 = dev.tensor_from_vec(
+            vec![-0.0, 0.0, 0.0, -0.0, -0.0, 0.0, 0.0, 0.0, 0.0],
+            (1, 1, 3, 3),
+        );
+        let y = ops::cpu::pool2d(x.leaky_trace(), Pool2DKind::Max, p).unwrap();
+        let gx = y.sum().backward().get(&x).as_vec();
+        assert_eq!(
+            gx[0], 1.0,
+            "window {window}: the gradient goes to the first zero"
+        );
+        assert_eq!(gx.iter().sum::<f64>(), 1.0);
+    }
 }

@@ -5,7 +5,7 @@ use dfdx::nn::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::prelude::*;
 use rand_distr::Uniform;
 
-use crate::backend::{realize, Backend, Element};
+use crate::backend::{realize, Backend, Element, Tensor4};
 use crate::ops::{Conv2DParams, DenseParams, Pool2DParams};
 
 /// What runs fused into a [`Conv2D`]'s kernel.
@@ -157,6 +157,25 @@ impl<
         x: Tensor<(B, Const<I>, H, W), E, D, T>,
         fused: Fused,
     ) -> Result<Tensor<(B, Const<O>, usize, usize), E, D, T>, D::Err> {
+        let (x, w, b, p) = self.op_inputs(x, fused)?;
+        realize(D::conv2d(x, w, b, p)?)
+    }
+
+    /// The input, weight and bias as the backend's ops take them, and the op's parameters.
+    #[allow(clippy::type_complexity)]
+    fn op_inputs<B: Dim, H: Dim, W: Dim, T: Tape<E, D>>(
+        &self,
+        x: Tensor<(B, Const<I>, H, W), E, D, T>,
+        fused: Fused,
+    ) -> Result<
+        (
+            Tensor4<B, E, D, T>,
+            Tensor4<usize, E, D, T>,
+            Option<Tensor<(usize,), E, D, T>>,
+            Conv2DParams,
+        ),
+        D::Err,
+    > {
         let p = Self::params()
             .relu(fused.relu)
             .max_pool(fused.max_pool)
@@ -167,7 +186,7 @@ impl<
             Some(b) => Some(realize(b.retaped::<T>())?),
             None => None,
         };
-        realize(D::conv2d(x, w, b, p)?)
+        Ok((x, w, b, p))
     }
 
     /// [`Self::try_forward_fused`] flattened into a dense layer with weight `dense_w`
@@ -188,16 +207,7 @@ impl<
         dense_bias: Option<&Tensor<Rank1<U>, E, D>>,
         dense: DenseParams,
     ) -> Result<Tensor<(B, Const<U>), E, D, T>, D::Err> {
-        let p = Self::params()
-            .relu(fused.relu)
-            .max_pool(fused.max_pool)
-            .input_grad(fused.input_grad);
-        let x = realize::<_, (B, usize, usize, usize), E, D, T>(x)?;
-        let w = realize(self.weight.retaped::<T>())?;
-        let b = match &self.bias {
-            Some(b) => Some(realize(b.retaped::<T>())?),
-            None => None,
-        };
+        let (x, w, b, p) = self.op_inputs(x, fused)?;
         D::conv2d_dense(x, w, b, p, dense_w, dense_bias, dense)
     }
 }

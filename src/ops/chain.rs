@@ -5,7 +5,7 @@
 
 use dfdx::prelude::*;
 
-use super::cpu::{add_into, conv_backward, put_grad, read, take_grad, Argmax, Saved};
+use super::cpu::{add_into, conv_backward, put_grad, read, take_grad, untape, Argmax, Saved};
 use super::dense::{self, f32s_mut, Sizes};
 use super::direct::{self, f32s};
 use super::generic::{conv_geom, pool_geom};
@@ -52,17 +52,7 @@ pub fn conv2d_dense<B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
     let (g, pg) =
         geometry::<E>(x.shape(), w.shape(), p, i.size()).ok_or(CpuError::WrongNumElements)?;
     let batch = x.shape().0;
-    let (x, x_tape) = x.try_contiguous()?.split_tape();
-    let (w, w_tape) = w.try_contiguous()?.split_tape();
-    let mut tape = x_tape.merge(w_tape);
-    let bias = match bias {
-        Some(b) => {
-            let (b, b_tape) = b.split_tape();
-            tape = tape.merge(b_tape);
-            Some(b)
-        }
-        None => None,
-    };
+    let (x, w, bias, mut tape) = untape(x, w, bias)?;
     let (xd, wd) = (read(&x), read(&w));
     let bd = bias.as_ref().map(read);
     let s = Sizes {

@@ -55,17 +55,7 @@ fn conv2d_impl<B: Dim, E: Element, T: Tape<E, Cpu>>(
         ),
         None => None,
     };
-    let (x, x_tape) = x.try_contiguous()?.split_tape();
-    let (w, w_tape) = w.try_contiguous()?.split_tape();
-    let mut tape = x_tape.merge(w_tape);
-    let bias = match bias {
-        Some(b) => {
-            let (b, b_tape) = b.split_tape();
-            tape = tape.merge(b_tape);
-            Some(b)
-        }
-        None => None,
-    };
+    let (x, w, bias, mut tape) = untape(x, w, bias)?;
     let xd = read(&x);
     let wd = read(&w);
     let bd = bias.as_ref().map(read);
@@ -194,6 +184,35 @@ pub fn pool2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
         });
     }
     Ok(y.put_tape(tape))
+}
+
+/// A convolution's operands, contiguous and without their tapes, and the merged tape.
+#[allow(clippy::type_complexity)]
+pub(super) fn untape<B: Dim, E: Element, T: Tape<E, Cpu>>(
+    x: Tensor4<B, E, Cpu, T>,
+    w: Tensor4<usize, E, Cpu, T>,
+    bias: Option<Tensor<(usize,), E, Cpu, T>>,
+) -> Result<
+    (
+        Tensor4<B, E, Cpu, NoneTape>,
+        Tensor4<usize, E, Cpu, NoneTape>,
+        Option<Tensor<(usize,), E, Cpu>>,
+        T,
+    ),
+    CpuError,
+> {
+    let (x, x_tape) = x.try_contiguous()?.split_tape();
+    let (w, w_tape) = w.try_contiguous()?.split_tape();
+    let mut tape = x_tape.merge(w_tape);
+    let bias = match bias {
+        Some(b) => {
+            let (b, b_tape) = b.split_tape();
+            tape = tape.merge(b_tape);
+            Some(b)
+        }
+        None => None,
+    };
+    Ok((x, w, bias, tape))
 }
 
 /// A contiguous tensor's elements.

@@ -292,6 +292,17 @@ mod kernels {
     /// Output channels per register block: 4 phases x 6 channels = 24 accumulators.
     const OB: usize = 6;
 
+    /// The input vectors of one tap for the four pooling phases, at `off[0..4]` from `xb`.
+    #[inline(always)]
+    unsafe fn phase_inputs(xb: *const f32, off: *const usize) -> [__m512; 4] {
+        [
+            _mm512_loadu_ps(xb.add(*off)),
+            _mm512_loadu_ps(xb.add(*off.add(1))),
+            _mm512_loadu_ps(xb.add(*off.add(2))),
+            _mm512_loadu_ps(xb.add(*off.add(3))),
+        ]
+    }
+
     /// The first `n` lanes (all when `n >= 16`).
     #[inline(always)]
     fn tail(n: usize) -> __mmask16 {
@@ -398,13 +409,7 @@ mod kernels {
         }
         let wp = w.as_ptr().add(o * l.ckk);
         for t in 0..l.ckk {
-            let off = b.offs.as_ptr().add(4 * t);
-            let x = [
-                _mm512_loadu_ps(b.xb.add(*off)),
-                _mm512_loadu_ps(b.xb.add(*off.add(1))),
-                _mm512_loadu_ps(b.xb.add(*off.add(2))),
-                _mm512_loadu_ps(b.xb.add(*off.add(3))),
-            ];
+            let x = phase_inputs(b.xb, b.offs.as_ptr().add(4 * t));
             for (q, a) in acc.iter_mut().enumerate() {
                 let wv = _mm512_set1_ps(*wp.add(q * l.ckk + t));
                 for ph in 0..4 {
@@ -500,13 +505,7 @@ mod kernels {
             );
         }
         for t in 0..l.ckk {
-            let off = b.offs.as_ptr().add(4 * t);
-            let x = [
-                _mm512_loadu_ps(b.xb.add(*off)),
-                _mm512_loadu_ps(b.xb.add(*off.add(1))),
-                _mm512_loadu_ps(b.xb.add(*off.add(2))),
-                _mm512_loadu_ps(b.xb.add(*off.add(3))),
-            ];
+            let x = phase_inputs(b.xb, b.offs.as_ptr().add(4 * t));
             for (q, gq) in g.iter().enumerate() {
                 let p = gw.add(((o + q) * l.ckk + t) * L);
                 let mut acc = _mm512_loadu_ps(p);
