@@ -1,7 +1,11 @@
 //! Throughput of the MNIST CNN on this machine: training and inference images per second,
 //! the epoch time, and a per-layer forward / backward breakdown.
 //!
-//! `cargo run --release --example bench` (options: `--steps N`, `--batch N`, `--repeats N`).
+//! `cargo run --release --example bench` (options: `--steps N`, `--batch N`, `--repeats N`,
+//! `--warmup N`). It trains on the real MNIST batches of `data/mnist`, one model throughout:
+//! `--warmup` steps first (the speed of the backward pass depends on how many hidden units
+//! ReLU leaves dead, which changes in the first hundreds of steps), then `--repeats` timed
+//! runs of `--steps` steps.
 
 use std::time::Instant;
 
@@ -33,6 +37,7 @@ struct Args {
     steps: usize,
     batch: usize,
     repeats: usize,
+    warmup: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -40,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
         steps: 60,
         batch: 128,
         repeats: 5,
+        warmup: 200,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,15 +53,16 @@ fn parse_args() -> Result<Args, String> {
         let n: usize = value
             .parse()
             .ok()
-            .filter(|n| *n > 0)
+            .filter(|n| *n > 0 || flag == "--warmup")
             .ok_or_else(|| format!("{flag} takes a positive integer, got {value:?}"))?;
         match flag.as_str() {
             "--steps" => a.steps = n,
             "--batch" => a.batch = n,
             "--repeats" => a.repeats = n,
+            "--warmup" => a.warmup = n,
             _ => {
                 return Err(format!(
-                    "unknown flag {flag}; use --steps, --batch or --repeats"
+                    "unknown flag {flag}; use --steps, --batch, --repeats or --warmup"
                 ))
             }
         }
@@ -70,51 +77,81 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 type Img<B> = Tensor<(B, Const<1>, Const<28>, Const<28>), f32, Cpu>;
 
-fn batch(dev: &Cpu, n: usize) -> (Img<usize>, Tensor<(usize, Const<10>), f32, Cpu>) {
-    let x = dev.sample_uniform_like(&(n, Const, Const, Const));
-    let mut y = vec![0.0f32; n * 10];
-    for i in 0..n {
-        y[i * 10 + (i * 7) % 10] = 1.0;
-    }
-    (x, dev.tensor_from_vec(y, (n, Const)))
+/// One model trained with Adam on consecutive batches of the MNIST training set.
+struct Trainer {
+    model: MnistCnnModule<f32, Cpu>,
+    opt: Adam<MnistCnnModule<f32, Cpu>, f32, Cpu>,
+    grads: Option<Gradients<f32, Cpu>>,
+    data: Dataset<(Const<1>, Const<28>, Const<28>)>,
+    next: usize,
 }
 
-/// Seconds for `steps` training steps (forward, loss, backward, Adam), in total and split
-/// into [forward + loss, backward, optimizer update].
-fn train_seconds(dev: &Cpu, steps: usize, n: usize) -> (f64, [f64; 3]) {
-    let mut m = dev.build_module::<MnistCnn, f32>();
-    let mut opt = Adam::new(
-        &m,
-        AdamConfig {
-            lr: 1e-3,
-            ..Default::default()
-        },
-    );
-    let mut grads = m.alloc_grads();
-    let (x, y) = batch(dev, n);
-    let mut split = [0.0; 3];
-    let start = Instant::now();
-    for _ in 0..steps {
-        let t = Instant::now();
-        let logits = m
-            .try_forward_logits_mut(x.clone().traced(grads))
-            .expect("forward");
-        let loss = cross_entropy_with_logits_loss(logits, y.clone());
-        split[0] += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        grads = loss.backward();
-        split[1] += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        opt.update(&mut m, &grads).expect("update");
-        m.zero_grads(&mut grads);
-        split[2] += t.elapsed().as_secs_f64();
+impl Trainer {
+    fn new(dev: &Cpu, data: Dataset<(Const<1>, Const<28>, Const<28>)>) -> Self {
+        let model = dev.build_module::<MnistCnn, f32>();
+        let opt = Adam::new(
+            &model,
+            AdamConfig {
+                lr: 1e-3,
+                ..Default::default()
+            },
+        );
+        let grads = Some(model.alloc_grads());
+        Self {
+            model,
+            opt,
+            grads,
+            data,
+            next: 0,
+        }
     }
-    (start.elapsed().as_secs_f64(), split)
+
+    /// Seconds for `steps` training steps (batch, forward, loss, backward, Adam), in total
+    /// and split into [forward + loss, backward, optimizer update].
+    fn seconds(&mut self, dev: &Cpu, steps: usize, n: usize) -> (f64, [f64; 3]) {
+        let mut split = [0.0; 3];
+        let start = Instant::now();
+        for _ in 0..steps {
+            if self.next + n > self.data.len() {
+                self.next = 0;
+            }
+            let idx: Vec<usize> = (self.next..self.next + n).collect();
+            self.next += n;
+            let x = self.data.batch::<f32, Cpu>(dev, &idx).expect("batch");
+            let mut y = vec![0.0f32; n * 10];
+            for (i, &l) in self
+                .data
+                .batch_labels(&idx)
+                .expect("labels")
+                .iter()
+                .enumerate()
+            {
+                y[i * 10 + l] = 1.0;
+            }
+            let y = dev.tensor_from_vec(y, (n, Const::<10>));
+            let t = Instant::now();
+            let grads = self.grads.take().expect("gradients");
+            let logits = self
+                .model
+                .try_forward_logits_mut(x.traced(grads))
+                .expect("forward");
+            let loss = cross_entropy_with_logits_loss(logits, y);
+            split[0] += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let mut grads = loss.backward();
+            split[1] += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            self.opt.update(&mut self.model, &grads).expect("update");
+            self.model.zero_grads(&mut grads);
+            self.grads = Some(grads);
+            split[2] += t.elapsed().as_secs_f64();
+        }
+        (start.elapsed().as_secs_f64(), split)
+    }
 }
 
-fn infer_seconds(dev: &Cpu, images: usize, n: usize) -> f64 {
-    let m = dev.build_module::<MnistCnn, f32>();
-    let (x, _) = batch(dev, n);
+fn infer_seconds(m: &MnistCnnModule<f32, Cpu>, x: &Img<usize>, images: usize) -> f64 {
+    let n = x.shape().0;
     let start = Instant::now();
     let mut done = 0;
     while done < images {
@@ -171,14 +208,24 @@ fn main() {
     let dev = Cpu::default();
     let n = args.batch;
     say!(
-        "MNIST CNN, batch {n}, {} threads, median of {} runs",
+        "MNIST CNN, batch {n}, {} threads, median of {} runs after {} warm-up steps",
         rayon::current_num_threads(),
-        args.repeats
+        args.repeats,
+        args.warmup.max(3)
     );
 
-    train_seconds(&dev, 3, n); // warm-up
+    let mnist = match load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let test = mnist.test;
+    let mut trainer = Trainer::new(&dev, mnist.train);
+    trainer.seconds(&dev, args.warmup.max(3), n);
     let runs: Vec<(f64, [f64; 3])> = (0..args.repeats)
-        .map(|_| train_seconds(&dev, args.steps, n))
+        .map(|_| trainer.seconds(&dev, args.steps, n))
         .collect();
     let per_step = median(runs.iter().map(|r| r.0).collect()) / args.steps as f64;
     let part = |i: usize| median(runs.iter().map(|r| r.1[i]).collect()) / args.steps as f64 * 1e3;
@@ -197,9 +244,11 @@ fn main() {
     );
 
     let infer_batch = 1000;
-    infer_seconds(&dev, infer_batch, infer_batch);
+    let idx: Vec<usize> = (0..infer_batch.min(test.len())).collect();
+    let x = test.batch::<f32, Cpu>(&dev, &idx).expect("test batch");
+    infer_seconds(&trainer.model, &x, infer_batch);
     let inf: Vec<f64> = (0..args.repeats)
-        .map(|_| infer_seconds(&dev, TEST_IMAGES, infer_batch))
+        .map(|_| infer_seconds(&trainer.model, &x, TEST_IMAGES))
         .collect();
     let inf = median(inf);
     say!(

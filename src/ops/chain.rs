@@ -82,10 +82,10 @@ pub fn conv2d_dense<B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
         tape.add_backward_op(move |grads| {
             let mut gy = take_grad(grads, &y_id)?;
             let gyf = f32s_mut(&mut gy);
-            dense::backward(s, gyf, &positive, f32s(&h), grads, &dw, db.as_ref())?;
+            let live = dense::backward(s, gyf, &positive, f32s(&h), grads, &dw, db.as_ref())?;
             // The activations' gradient, written (not added): nothing else reads them.
             let mut gh = h;
-            dense::input_grad(s, gyf, f32s(&dwd), f32s_mut(&mut gh), false);
+            dense::input_grad(s, &live, f32s(&dwd), f32s_mut(&mut gh), false);
             let (gw, gb) = if p.input_grad {
                 let saved = Saved {
                     x: &xd,

@@ -10,7 +10,7 @@ use dfdx::prelude::*;
 
 use super::cpu::{put_grad, take_grad};
 use super::direct::{as_f32_mut, f32s};
-use super::gemm::{gemm, Operand};
+use super::gemm::{gemm, gemm_select, Operand, Select};
 use super::scratch::{copy_of, Scratch};
 use super::DenseParams;
 use crate::backend::Element;
@@ -77,10 +77,10 @@ pub fn cpu<S: Shape, B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
         tape.add_backward_op(move |grads| {
             let mut gy = take_grad(grads, &y_id)?;
             let g = f32s_mut(&mut gy);
-            backward(s, g, &positive, f32s(&xd), grads, &w, bias.as_ref())?;
+            let live = backward(s, g, &positive, f32s(&xd), grads, &w, bias.as_ref())?;
             if p.input_grad {
                 let gx = f32s_mut(grads.get_or_alloc_mut(&x)?);
-                input_grad(s, g, f32s(&wd), gx, true);
+                input_grad(s, &live, f32s(&wd), gx, true);
             }
             put_grad(grads, &y_id, gy)
         });
@@ -142,8 +142,38 @@ pub(super) fn forward<O: Dim, E: Element>(
     (out, positive)
 }
 
+/// The units a batch's output gradient reaches, and that gradient's columns for them: a
+/// unit whose ReLU was off for every sample of the batch (common: a trained MNIST model
+/// has about 40% of its hidden units dead for a given batch) contributes nothing to the
+/// weight or input gradient, so its rows of those products are skipped.
+pub(super) struct Live {
+    units: Vec<usize>,
+    /// `gy` restricted to `units`, `(batch, units.len())`.
+    gy: Scratch<f32>,
+}
+
+impl Live {
+    fn new(s: Sizes, gy: &[f32]) -> Self {
+        let (nb, no) = (s.batch, s.outputs);
+        let units: Vec<usize> = (0..no)
+            .filter(|&o| (0..nb).any(|b| gy[b * no + o] != 0.0))
+            .collect();
+        let mut g = Scratch::<f32>::stale(nb * units.len());
+        for (dst, src) in g
+            .chunks_exact_mut(units.len().max(1))
+            .zip(gy.chunks_exact(no.max(1)))
+        {
+            for (d, &o) in dst.iter_mut().zip(&units) {
+                *d = src[o];
+            }
+        }
+        Self { units, gy: g }
+    }
+}
+
 /// [`forward`]'s backward pass but for the input: masks `gy` by ReLU (an empty `positive`
-/// means no ReLU) and adds the bias and weight gradients into `grads`.
+/// means no ReLU), adds the bias and weight gradients into `grads`, and returns the live
+/// units for [`input_grad`].
 pub(super) fn backward<O: Dim, I: Dim, E: Element>(
     s: Sizes,
     gy: &mut [f32],
@@ -152,7 +182,7 @@ pub(super) fn backward<O: Dim, I: Dim, E: Element>(
     grads: &mut Gradients<E, Cpu>,
     w: &Tensor<(O, I), E, Cpu>,
     bias: Option<&Tensor<(O,), E, Cpu>>,
-) -> Result<(), CpuError> {
+) -> Result<Live, CpuError> {
     let (nb, ni, no) = (s.batch, s.inputs, s.outputs);
     if !positive.is_empty() {
         for (g, &p) in gy.iter_mut().zip(positive) {
@@ -169,31 +199,43 @@ pub(super) fn backward<O: Dim, I: Dim, E: Element>(
             }
         }
     }
-    // dW (O x I) += gy^T (O x B) * x (B x I)
+    let live = Live::new(s, gy);
+    let nl = live.units.len();
+    // dW (O x I) += gy^T (O x B) * x (B x I), over the live rows of dW.
     let gyt = Operand {
-        data: gy,
+        data: &live.gy,
         rs: 1,
-        cs: no,
+        cs: nl,
     };
     let gw = f32s_mut(grads.get_or_alloc_mut(w)?);
-    gemm((no, ni, nb), gyt, rows_of(x, ni), gw, ni, true);
-    Ok(())
+    let sel = Select {
+        b_rows: None,
+        c_rows: Some(&live.units),
+    };
+    gemm_select((nl, ni, nb), gyt, rows_of(x, ni), gw, ni, true, sel);
+    Ok(live)
 }
 
-/// The input gradient `gx (B x I) [+]= gy (B x O) * W (O x I)`, `gy` already masked.
-pub(super) fn input_grad(s: Sizes, gy: &[f32], w: &[f32], gx: &mut [f32], accumulate: bool) {
+/// The input gradient `gx (B x I) [+]= gy (B x O) * W (O x I)`, over the live units.
+pub(super) fn input_grad(s: Sizes, live: &Live, w: &[f32], gx: &mut [f32], accumulate: bool) {
+    let nl = live.units.len();
     let gya = Operand {
-        data: gy,
-        rs: s.outputs,
+        data: &live.gy,
+        rs: nl,
         cs: 1,
     };
-    gemm(
-        (s.batch, s.inputs, s.outputs),
+    let sel = Select {
+        b_rows: Some(&live.units),
+        c_rows: None,
+    };
+    gemm_select(
+        (s.batch, s.inputs, nl),
         gya,
         rows_of(w, s.inputs),
         gx,
         s.inputs,
         accumulate,
+        sel,
     );
 }
 

@@ -43,21 +43,61 @@ const NC: usize = 128;
 /// # Panics
 /// When an operand is too short for its shape and strides (a bug in the caller), or when
 /// the CPU lacks AVX-512 (check [`available`] first).
-#[allow(clippy::too_many_arguments)]
 pub fn gemm(
-    (m, n, k): (usize, usize, usize),
+    mnk: (usize, usize, usize),
     a: Operand<'_>,
     b: Operand<'_>,
     c: &mut [f32],
     c_rs: usize,
     accumulate: bool,
 ) {
+    gemm_select(mnk, a, b, c, c_rs, accumulate, Select::default())
+}
+
+/// Which rows of `B` (the depth) and of `C` a product runs over: `None` is all, in order;
+/// a list (strictly increasing) maps row `i` of the product to row `list[i]` of the
+/// operand. A dense layer's backward pass uses it to skip units ReLU left dead for the
+/// whole batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Select<'a> {
+    pub b_rows: Option<&'a [usize]>,
+    pub c_rows: Option<&'a [usize]>,
+}
+
+impl Select<'_> {
+    fn row(list: Option<&[usize]>, i: usize) -> usize {
+        list.map_or(i, |l| l[i])
+    }
+}
+
+/// [`gemm`] over the rows `sel` selects: `m` and `k` count the selected rows; `A` is
+/// dense (`m x k`).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_select(
+    (m, n, k): (usize, usize, usize),
+    a: Operand<'_>,
+    b: Operand<'_>,
+    c: &mut [f32],
+    c_rs: usize,
+    accumulate: bool,
+    sel: Select<'_>,
+) {
+    let increasing = |l: &[usize]| l.windows(2).all(|p| p[0] < p[1]);
+    assert!(
+        sel.c_rows.is_none_or(|l| l.len() == m && increasing(l)),
+        "gemm: C row list"
+    );
+    assert!(
+        sel.b_rows.is_none_or(|l| l.len() == k && increasing(l)),
+        "gemm: B row list"
+    );
     if m == 0 || n == 0 {
         return;
     }
     assert!(available(), "gemm needs AVX-512");
+    let last_c = Select::row(sel.c_rows, m - 1);
     assert!(
-        c_rs >= n && c.len() >= (m - 1) * c_rs + n,
+        c_rs >= n && c.len() >= last_c * c_rs + n,
         "gemm: C too short"
     );
     if k > 0 {
@@ -65,13 +105,15 @@ pub fn gemm(
             a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs,
             "gemm: A too short"
         );
+        let last_b = Select::row(sel.b_rows, k - 1);
         assert!(
-            b.data.len() > (k - 1) * b.rs + (n - 1) * b.cs,
+            b.data.len() > last_b * b.rs + (n - 1) * b.cs,
             "gemm: B too short"
         );
     }
     let threads = rayon::current_num_threads().max(1);
-    if threads > 1 && n <= NC && k >= 8 * KC {
+    let all = sel.b_rows.is_none() && sel.c_rows.is_none();
+    if all && threads > 1 && n <= NC && k >= 8 * KC {
         return split_depth((m, n, k), a, b, c, c_rs, accumulate, threads);
     }
     let col_tiles = n.div_ceil(NC);
@@ -89,7 +131,14 @@ pub fn gemm(
         // SAFETY: the asserts above bound every index of A, B and C touched by a tile
         // within the slices; tiles write disjoint parts of C; the CPU has AVX-512F.
         unsafe {
-            x86::tile((r0, c0, rows, cols, k), a, b, c_ptr.get(), c_rs, accumulate)
+            x86::tile(
+                (r0, c0, rows, cols, k),
+                a,
+                b,
+                (c_ptr.get(), c_rs),
+                accumulate,
+                sel,
+            )
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!(
@@ -137,7 +186,14 @@ fn split_depth(
             // SAFETY: `gemm` bounded A and B for the whole depth, so for this slice of it;
             // `part` is m x n; the CPU has AVX-512F.
             unsafe {
-                x86::tile((0, 0, m, n, kk), a, b, part.as_mut_ptr(), n, false)
+                x86::tile(
+                    (0, 0, m, n, kk),
+                    a,
+                    b,
+                    (part.as_mut_ptr(), n),
+                    false,
+                    Select::default(),
+                )
             };
             part
         })
@@ -170,7 +226,7 @@ impl SendPtr {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Operand, KC, MR, NR};
+    use super::{Operand, Select, KC, MR, NR};
     use std::arch::x86_64::*;
 
     #[allow(clippy::too_many_arguments)]
@@ -179,9 +235,9 @@ mod x86 {
         (r0, c0, rows, cols, k): (usize, usize, usize, usize, usize),
         a: Operand<'_>,
         b: Operand<'_>,
-        c: *mut f32,
-        c_rs: usize,
+        (c, c_rs): (*mut f32, usize),
         accumulate: bool,
+        sel: Select<'_>,
     ) {
         let ap = a.data.as_ptr();
         // The B panel of one pass, packed contiguous (and zero-padded to NR columns): the
@@ -194,18 +250,28 @@ mod x86 {
             for j in (0..cols).step_by(NR) {
                 let w = (cols - j).min(NR);
                 let masks = [lanes(w), lanes(w.saturating_sub(16))];
-                pack(b, (k0, kc), (c0 + j, w), j + NR < cols, panel.as_mut_ptr());
+                let ahead = j + NR < cols;
+                pack(
+                    b,
+                    sel.b_rows,
+                    (k0, kc),
+                    (c0 + j, w),
+                    ahead,
+                    panel.as_mut_ptr(),
+                );
                 for i in (0..rows).step_by(MR) {
                     let ai = ap.add((r0 + i) * a.rs + k0 * a.cs);
-                    let ci = c.add((r0 + i) * c_rs + c0 + j);
+                    let c_row = |r: usize| {
+                        let row = Select::row(sel.c_rows, (r0 + i + r).min(r0 + rows - 1));
+                        c.add(row * c_rs + c0 + j)
+                    };
                     let blk = Block {
                         k: kc,
                         a: ai,
                         a_rs: a.rs,
                         a_cs: a.cs,
                         b: panel.as_ptr(),
-                        c: ci,
-                        c_rs,
+                        c: std::array::from_fn(c_row),
                         masks,
                         load_c,
                     };
@@ -233,16 +299,22 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     unsafe fn pack(
         b: Operand<'_>,
+        b_rows: Option<&[usize]>,
         (k0, kc): (usize, usize),
         (c, w): (usize, usize),
         ahead: bool,
         panel: *mut f32,
     ) {
-        let bp = b.data.as_ptr().add(k0 * b.rs + c * b.cs);
+        // Row s of this pass, at column c.
+        let row = |s: usize| {
+            b.data
+                .as_ptr()
+                .add(Select::row(b_rows, k0 + s) * b.rs + c * b.cs)
+        };
         if b.cs == 1 {
             let masks = [lanes(w), lanes(w.saturating_sub(16))];
             for s in 0..kc {
-                let (src, dst) = (bp.add(s * b.rs), panel.add(s * NR));
+                let (src, dst) = (row(s), panel.add(s * NR));
                 if ahead {
                     _mm_prefetch::<_MM_HINT_T0>(src.add(NR).cast());
                     _mm_prefetch::<_MM_HINT_T0>(src.add(NR + 16).cast());
@@ -254,25 +326,21 @@ mod x86 {
         }
         // A transposed B (rows of the stored matrix are columns here): 8 x 8 blocks are
         // transposed in registers, the edges element by element.
-        let (s8, w8) = if b.rs == 1 {
+        let (s8, w8) = if b.rs == 1 && b_rows.is_none() {
             (kc / 8 * 8, w / 8 * 8)
         } else {
             (0, 0)
         };
         for jj in (0..w8).step_by(8) {
             for s in (0..s8).step_by(8) {
-                transpose8(bp.add(jj * b.cs + s), b.cs, panel.add(s * NR + jj), NR);
+                transpose8(row(s).add(jj * b.cs), b.cs, panel.add(s * NR + jj), NR);
             }
         }
         for s in 0..kc {
-            let row = panel.add(s * NR);
+            let dst = panel.add(s * NR);
             let from = if s < s8 { w8 } else { 0 };
             for jj in from..NR {
-                *row.add(jj) = if jj < w {
-                    *bp.add(s * b.rs + jj * b.cs)
-                } else {
-                    0.0
-                };
+                *dst.add(jj) = if jj < w { *row(s).add(jj * b.cs) } else { 0.0 };
             }
         }
     }
@@ -331,8 +399,8 @@ mod x86 {
         a_cs: usize,
         /// The packed panel: `k` rows of `NR`.
         b: *const f32,
-        c: *mut f32,
-        c_rs: usize,
+        /// The block's rows of `C` (the first `R` are used).
+        c: [*mut f32; MR],
         masks: [__mmask16; 2],
         load_c: bool,
     }
@@ -346,9 +414,9 @@ mod x86 {
         // (gradients are written once) would otherwise stall every FMA behind its loads.
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         if p.load_c {
-            for r in 0..R {
-                _mm_prefetch::<_MM_HINT_T0>(p.c.add(r * p.c_rs).cast());
-                _mm_prefetch::<_MM_HINT_T0>(p.c.add(r * p.c_rs + 16).cast());
+            for &cr in &p.c[..R] {
+                _mm_prefetch::<_MM_HINT_T0>(cr.cast());
+                _mm_prefetch::<_MM_HINT_T0>(cr.add(16).cast());
             }
         }
         for s in 0..p.k {
@@ -362,8 +430,7 @@ mod x86 {
                 acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
             }
         }
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let cr = p.c.add(r * p.c_rs);
+        for (acc, &cr) in acc.iter_mut().zip(&p.c) {
             if p.load_c {
                 acc[0] = _mm512_add_ps(acc[0], _mm512_maskz_loadu_ps(m0, cr));
                 acc[1] = _mm512_add_ps(acc[1], _mm512_maskz_loadu_ps(m1, cr.add(16)));
@@ -460,6 +527,55 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// Selected rows: C rows and B rows (the depth) through increasing lists; rows of C
+    /// outside the list are left alone.
+    #[test]
+    fn selected_rows_match_naive_loops() {
+        if !available() {
+            eprintln!("no AVX-512 here: gemm is not used");
+            return;
+        }
+        let (rows_c, n, rows_b) = (40, 70, 300);
+        let c_rows: Vec<usize> = (0..rows_c).filter(|i| i % 3 != 1).collect();
+        let b_rows: Vec<usize> = (0..rows_b).filter(|i| i % 5 < 3).collect();
+        let (m, k) = (c_rows.len(), b_rows.len());
+        for transposed_b in [false, true] {
+            let a = values(m * k, 1.0);
+            let a = Operand {
+                data: &a,
+                rs: k,
+                cs: 1,
+            };
+            let (b_rs, b_cs) = if transposed_b { (1, rows_b) } else { (n, 1) };
+            let b = values(rows_b * n, 2.0);
+            let b = Operand {
+                data: &b,
+                rs: b_rs,
+                cs: b_cs,
+            };
+            let c0 = values(rows_c * n, 3.0);
+            let mut want = c0.clone();
+            for (i, &ci) in c_rows.iter().enumerate() {
+                for j in 0..n {
+                    let mut s = 0f64;
+                    for (q, &bq) in b_rows.iter().enumerate() {
+                        s += a.data[i * k + q] as f64 * b.data[bq * b_rs + j * b_cs] as f64;
+                    }
+                    want[ci * n + j] += s as f32;
+                }
+            }
+            let mut got = c0.clone();
+            let sel = Select {
+                b_rows: Some(&b_rows),
+                c_rows: Some(&c_rows),
+            };
+            gemm_select((m, n, k), a, b, &mut got, n, true, sel);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() <= 1e-3, "t={transposed_b} at {i}: {g} vs {w}");
             }
         }
     }
