@@ -18,7 +18,7 @@ use crate::backend::{Element, Tensor4};
 /// pass routes the gradient through the recorded argmax.
 ///
 /// f32 convolutions with stride 1 and no dilation followed by `MaxPool2D(2)` run the
-/// direct AVX-512 kernels of [`super::direct`] where the CPU has them.
+/// direct AVX-512 kernels (`ops/direct.rs`) where the CPU has them.
 pub fn conv2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
     x: Tensor4<B, E, Cpu, T>,
     w: Tensor4<usize, E, Cpu, T>,

@@ -2,9 +2,9 @@
 //! followed by ReLU, where `x` is any batched tensor read as `(batch, inputs)` — so a
 //! `Flatten` before it costs nothing, in either direction.
 //!
-//! [`generic`] builds it from dfdx ops (the CUDA path, and the reference); [`cpu`] runs the
-//! f32 products on [`super::gemm`]'s AVX-512 kernels, with bias, ReLU and the flattening
-//! fused, and falls back to [`generic`] elsewhere.
+//! [`generic`] builds it from dfdx ops (the CUDA path, and the reference); on `Cpu`, f32
+//! runs its products on typenet's AVX-512 kernels (`ops/gemm.rs`) with bias, ReLU and the
+//! flattening fused, and other cases fall back to [`generic`].
 
 use dfdx::prelude::*;
 
@@ -47,12 +47,12 @@ where
 }
 
 /// Whether [`cpu`] runs for `E` on this CPU; elsewhere `Cpu` runs [`generic`].
-pub fn cpu_runs<E: 'static>() -> bool {
+pub(crate) fn cpu_runs<E: 'static>() -> bool {
     std::any::TypeId::of::<E>() == std::any::TypeId::of::<f32>() && super::gemm::available()
 }
 
 /// See [`crate::Backend::dense`].
-pub fn cpu<S: Shape, B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
+pub(crate) fn cpu<S: Shape, B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
     x: Tensor<S, E, Cpu, T>,
     batch: B,
     w: &Tensor<(O, I), E, Cpu>,

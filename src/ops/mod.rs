@@ -1,14 +1,15 @@
-//! Convolution and pooling as differentiable dfdx tensor ops.
+//! Convolution, pooling and dense layers as differentiable dfdx tensor ops.
 //!
-//! [`generic`] builds them from dfdx ops that have both CPU and CUDA kernels; [`cpu`] is the
-//! fast CPU implementation. The tests require the two to agree with each other and with
-//! naive reference loops.
+//! [`generic`] (and [`dense::generic`]) build them from dfdx ops that have both CPU and
+//! CUDA kernels; [`cpu`] and the private kernels beside it (direct convolution, matrix
+//! products, the conv-to-dense chain) are the fast CPU implementation. The tests require
+//! the two to agree with each other and with naive reference loops.
 
 pub(crate) mod chain;
 pub mod cpu;
 pub mod dense;
 mod direct;
-pub mod gemm;
+pub(crate) mod gemm;
 pub mod generic;
 pub mod scratch;
 
