@@ -1,12 +1,16 @@
 //! An f32 matrix product with AVX-512 kernels, for the shapes of dense layers:
 //! `C (m x n) [+]= A (m x k) * B (k x n)`, `A` given by row and column strides (so `A^T`
-//! costs nothing), `B` and `C` row-major. The three products of a `Dense` layer's step
-//! (forward on a transposed weight copy, input and weight gradients) all take this form, so
-//! one register-blocked kernel serves them; it reaches about twice the throughput of the
-//! `gemm` crate's AVX2 kernels that dfdx uses for these shapes (see BENCHMARKS.md).
+//! costs nothing), `B` by row and column strides too (packed into panels, so a transposed
+//! `B` costs one register transpose per 8 x 8 block). The three products of a `Dense`
+//! layer's step (forward with `W` read transposed, input and weight gradients) all take
+//! this form, so one register-blocked kernel serves them; it reaches about twice the
+//! throughput of the `gemm` crate's AVX2 kernels that dfdx uses for these shapes (see
+//! BENCHMARKS.md).
 //!
-//! Work is split over rayon's threads in tiles of `C`; each tile is computed by one
-//! thread in a fixed order, so results do not depend on the scheduling.
+//! Work is split over rayon's threads in tiles of `C` (or, for a deep product with a narrow
+//! `C`, in slices of the depth); each piece is computed by one thread in a fixed order and
+//! partial sums are added in a fixed order, so results depend on the number of threads
+//! but not on the scheduling.
 
 /// A read-only matrix operand: element `(r, c)` at `ptr[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
