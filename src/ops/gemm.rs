@@ -8,9 +8,9 @@
 //! BENCHMARKS.md).
 //!
 //! Work is split over rayon's threads in tiles of `C` (or, for a deep product with a narrow
-//! `C`, in slices of the depth); each piece is computed by one thread in a fixed order and
-//! partial sums are added in a fixed order, so results depend on the number of threads
-//! but not on the scheduling.
+//! `C`, in a fixed number of slices of the depth); each piece is computed by one thread in
+//! a fixed order and partial sums are added in a fixed order, so results depend neither on
+//! the scheduling nor on the number of threads.
 
 /// A read-only matrix operand: element `(r, c)` at `ptr[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
@@ -39,6 +39,8 @@ const NR: usize = 32;
 const KC: usize = 256;
 /// Widest tile of `C` one task computes.
 const NC: usize = 128;
+/// Slices of the depth of a deep, narrow product (see [`split_depth`]).
+const DEPTH_SLICES: usize = 4;
 
 /// `c (m x n, row stride c_rs) = [c +] a (m x k) * b (k x n)`. `b` with column stride 1
 /// or row stride 1 (a transposed matrix) is packed with vector moves, other strides with
@@ -117,8 +119,9 @@ pub fn gemm_select(
     }
     let threads = rayon::current_num_threads().max(1);
     let all = sel.b_rows.is_none() && sel.c_rows.is_none();
-    if all && threads > 1 && n <= NC && k >= 8 * KC {
-        return split_depth((m, n, k), a, b, c, c_rs, accumulate, threads);
+    if all && n <= NC && k >= 8 * KC {
+        // A fixed number of slices, whatever the number of threads: the same sums.
+        return split_depth((m, n, k), a, b, c, c_rs, accumulate, DEPTH_SLICES);
     }
     let col_tiles = n.div_ceil(NC);
     let nc = n.div_ceil(col_tiles).next_multiple_of(16);
