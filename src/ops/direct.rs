@@ -1016,7 +1016,8 @@ mod kernels {
         ));
     }
 
-    /// Output channels `o..o + N`: for each tap, the sum over the whole image in registers.
+    /// Output channels `o..o + N`: for each tap, the sum over the whole image in registers,
+    /// two taps at a time (each gradient vector loaded serves both).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn plain_grad_taps<const N: usize>(
@@ -1027,21 +1028,47 @@ mod kernels {
         o: usize,
         gw: *mut f32,
     ) {
+        let mut t = 0;
+        while t + 2 <= l.ckk {
+            grad_taps::<N, 2>(l, offs, xp, gy, o, gw, t);
+            t += 2;
+        }
+        if t < l.ckk {
+            grad_taps::<N, 1>(l, offs, xp, gy, o, gw, t);
+        }
+    }
+
+    /// Taps `t0..t0 + T` of [`plain_grad_taps`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn grad_taps<const N: usize, const T: usize>(
+        l: &Plain,
+        offs: &[usize],
+        xp: &[f32],
+        gy: *const f32,
+        o: usize,
+        gw: *mut f32,
+        t0: usize,
+    ) {
         let plane = l.ho * l.wo;
-        for t in 0..l.ckk {
-            let mut acc = [[_mm512_setzero_ps(); 2]; N];
-            plain_blocks(l, offs, xp, |b| {
-                let x = inputs::<2>(b.xb, offs.as_ptr().add(2 * t));
-                for (q, a) in acc.iter_mut().enumerate() {
-                    for r in 0..2 {
-                        let at = (o + q) * plane + b.at + r * l.wo;
-                        let g = _mm512_maskz_loadu_ps(b.masks[r], gy.add(at));
-                        a[r] = _mm512_fmadd_ps(g, x[r], a[r]);
+        let mut acc = [[_mm512_setzero_ps(); T]; N];
+        plain_blocks(l, offs, xp, |b| {
+            let mut x = [[_mm512_setzero_ps(); 2]; T];
+            for (u, xu) in x.iter_mut().enumerate() {
+                *xu = inputs::<2>(b.xb, offs.as_ptr().add(2 * (t0 + u)));
+            }
+            for (q, a) in acc.iter_mut().enumerate() {
+                for (r, &m) in b.masks.iter().enumerate() {
+                    let g = _mm512_maskz_loadu_ps(m, gy.add((o + q) * plane + b.at + r * l.wo));
+                    for (au, xu) in a.iter_mut().zip(&x) {
+                        *au = _mm512_fmadd_ps(g, xu[r], *au);
                     }
                 }
-            });
-            for (q, a) in acc.iter().enumerate() {
-                add_lanes(gw.add(((o + q) * l.ckk + t) * L), _mm512_add_ps(a[0], a[1]));
+            }
+        });
+        for (q, a) in acc.iter().enumerate() {
+            for (u, &v) in a.iter().enumerate() {
+                add_lanes(gw.add(((o + q) * l.ckk + t0 + u) * L), v);
             }
         }
     }
