@@ -330,10 +330,11 @@ fn check_conv_f32(c: &ConvCase, quantize: bool) {
     }
     // Up to 32 taps per output the im2col path sums them in the direct kernels' order, with
     // FMA: the outputs agree bit for bit, and so do the gradients that share the im2col
-    // backward (with an input gradient). The direct weight gradient sums in another order.
+    // backward (pooled, with an input gradient), or whose sums are exact (`quantize`). The
+    // direct gradients otherwise sum in another order.
     if c.c * c.k * c.k <= 32 {
         assert_eq!(fast[0], im2col[0], "f32 cpu y vs im2col y");
-        if c.input_grad {
+        if c.input_grad && (quantize || c.pool.is_some()) {
             assert_eq!(fast[1..], im2col[1..], "f32 cpu gradients vs im2col");
         }
     }
@@ -365,6 +366,30 @@ fn direct_case() -> impl Strategy<Value = ConvCase> {
         .prop_filter("the pooling window must fit", |c| {
             out_size(c.h, c.k, 1, c.p, 1).is_some_and(|n| n >= 2)
                 && out_size(c.w, c.k, 1, c.p, 1).is_some_and(|n| n >= 2)
+        })
+}
+
+/// Cases that the unpooled direct f32 kernels take: stride 1, no dilation, no pooling; some
+/// wide enough for several 16-lane blocks per row, some with more channels than a register
+/// block (12).
+fn direct_unpooled_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (
+            1usize..4,
+            1usize..4,
+            1usize..12,
+            prop_oneof![1usize..16, 30usize..42],
+            1usize..14,
+        ),
+        (1usize..6, 0usize..3),
+        (any::<bool>(), any::<bool>(), any::<bool>()),
+        any::<u64>(),
+    )
+        .prop_map(|(dims, (k, p), (bias, relu, input_grad), seed)| {
+            case(dims, (k, 1, p, 1), (bias, relu, None, input_grad), seed)
+        })
+        .prop_filter("the kernel must fit", |c| {
+            out_size(c.h, c.k, 1, c.p, 1).is_some() && out_size(c.w, c.k, 1, c.p, 1).is_some()
         })
 }
 
@@ -508,6 +533,11 @@ proptest! {
     }
 
     #[test]
+    fn conv2d_f32_direct_unpooled_matches_reference(c in direct_unpooled_case()) {
+        check_conv_f32(&c, true);
+    }
+
+    #[test]
     fn pool2d_matches_reference(c in pool_case()) {
         check_pool(&c);
     }
@@ -561,6 +591,43 @@ fn conv2d_f32_mnist_shape_matches_reference() {
             (3, 1, 1, 2),
             (false, true, Some((2, 2, 0)), true),
             11,
+        ),
+        true,
+    );
+}
+
+#[test]
+fn conv2d_f32_unpooled_direct_shapes_match_reference() {
+    // MNIST's first layer without pooling (`Conv2D(32, 3), ReLU`), unrounded inputs: the
+    // outputs agree bit for bit with the im2col path (9 taps).
+    for input_grad in [false, true] {
+        check_conv_f32(
+            &case(
+                (4, 1, 28, 28, 32),
+                (3, 1, 0, 1),
+                (true, true, None, input_grad),
+                12,
+            ),
+            false,
+        );
+    }
+    // A second layer, 32 -> 64 channels, padded, with an input gradient (gemm in im2col).
+    check_conv_f32(
+        &case(
+            (2, 32, 13, 13, 64),
+            (3, 1, 1, 1),
+            (true, true, None, true),
+            13,
+        ),
+        false,
+    );
+    // No ReLU, no bias, wide rows, a 5x5 kernel.
+    check_conv_f32(
+        &case(
+            (2, 3, 9, 37, 13),
+            (5, 1, 2, 1),
+            (false, false, None, true),
+            14,
         ),
         true,
     );

@@ -61,7 +61,10 @@ fn conv2d_impl<B: Dim, E: Element, T: Tape<E, Cpu>>(
     let bd = bias.as_ref().map(read);
 
     let (h_out, w_out) = pool.map_or((g.h_out, g.w_out), |pg| (pg.h_out, pg.w_out));
-    let mut out = vec![E::zero(); g.batch * g.c_out * h_out * w_out];
+    let plain = pool.is_none() && allow_direct && direct::applies::<E>(&g, None);
+    // The unpooled direct kernels allocate their output (written once, not zeroed first).
+    let n_out = g.batch * g.c_out * h_out * w_out;
+    let mut out = vec![E::zero(); if plain { 0 } else { n_out }];
     // The argmax is only kept when a backward pass will need it.
     let keep_arg = pool.is_some() && T::OWNS_TAPE;
     let arg = match pool.as_ref() {
@@ -78,6 +81,19 @@ fn conv2d_impl<B: Dim, E: Element, T: Tape<E, Cpu>>(
                 &mut arg,
             );
             Argmax::Phase(arg)
+        }
+        None if plain => {
+            let mut pos = Scratch::<u8>::stale(if T::OWNS_TAPE && p.relu { n_out } else { 0 });
+            out = direct::from_f32(direct::forward_plain(
+                &g,
+                f32s(&xd),
+                f32s(&wd),
+                bd.as_deref().map(f32s::<E>),
+                p.relu,
+                &mut pos,
+            ))
+            .expect("applies checked f32");
+            Argmax::Positive(pos)
         }
         _ => {
             let mut arg = vec![0u32; if keep_arg { out.len() } else { 0 }];
@@ -97,7 +113,7 @@ fn conv2d_impl<B: Dim, E: Element, T: Tape<E, Cpu>>(
     // Without pooling, ReLU's gradient only needs to know which outputs were positive.
     // (In chunks: rayon's per-element iterators cost more than the comparisons.)
     let mut mask: Vec<bool> = Vec::new();
-    if T::OWNS_TAPE && p.relu && pool.is_none() {
+    if T::OWNS_TAPE && p.relu && matches!(arg, Argmax::Plane(_)) && pool.is_none() {
         mask = vec![false; out.len()];
         mask.par_chunks_mut(CHUNK)
             .zip(out.par_chunks(CHUNK))
@@ -135,6 +151,18 @@ fn conv2d_impl<B: Dim, E: Element, T: Tape<E, Cpu>>(
                 // The first layer's fast case: no input gradient, direct kernels.
                 (Argmax::Phase(a), Some(pg)) if !p.input_grad => {
                     let (gw, gb) = direct::backward(&g, pg, f32s(&xd), a, f32s(&gy));
+                    let back = |v| direct::from_f32::<E>(v).expect("direct path is f32");
+                    (back(gw), back(gb))
+                }
+                // Unpooled direct path: `gy` is masked by the kernels.
+                (Argmax::Positive(pos), None) => {
+                    let gx = match p.input_grad {
+                        true => Some(grads.get_or_alloc_mut(&x)?),
+                        false => None,
+                    };
+                    let gx = gx.map(|v| direct::as_f32_mut(v).expect("direct path is f32"));
+                    let (gw, gb) =
+                        direct::backward_plain(&g, f32s(&xd), f32s(&wd), pos, f32s(&gy), gx);
                     let back = |v| direct::from_f32::<E>(v).expect("direct path is f32");
                     (back(gw), back(gb))
                 }
@@ -525,6 +553,9 @@ pub(super) enum Argmax {
     Plane(Vec<u32>),
     /// Phase `di * 2 + dj` in the 2x2 window, or [`direct::NONE`] (direct path).
     Phase(Scratch<u8>),
+    /// No pooling, direct path: 1 where the output is positive, else 0 (empty without
+    /// ReLU).
+    Positive(Scratch<u8>),
 }
 
 /// Images per partial weight gradient (see [`conv_backward`]).
@@ -711,6 +742,7 @@ pub(super) fn conv_backward<E: Element>(
                                 }
                             }
                         }
+                        Argmax::Positive(_) => unreachable!("only unpooled outputs"),
                     }
                 }
                 gyc

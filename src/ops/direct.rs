@@ -1,4 +1,5 @@
-//! Direct (im2col-free) f32 convolution fused with ReLU and `MaxPool2D(2)`, with AVX-512.
+//! Direct (im2col-free) f32 convolution fused with ReLU and `MaxPool2D(2)`, or with ReLU
+//! alone, with AVX-512.
 //!
 //! Each image is copied into a polyphase layout, `xp[c][r][s][a][b] = xpad[c][2a+r][2b+s]`,
 //! so that for 16 consecutive pooled columns, each of the four conv outputs of a 2x2 window
@@ -6,8 +7,13 @@
 //! pooled straight away. Taps are summed in the order (c, ki, kj) with FMA, starting from the
 //! bias, as the im2col path's thin-product loops do, so both agree bit for bit when that path
 //! uses them (`C*K*K <= SMALL_K`).
+//!
+//! Without pooling ([`Plain`]), each image is copied zero-padded and a block computes two
+//! output rows of 16 columns for up to 12 channels. The input gradient is the same kernel
+//! on the (padded, ReLU-masked) output gradient with the flipped, transposed weights.
 
 use std::any::{Any, TypeId};
+use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
@@ -20,15 +26,17 @@ pub(crate) const NONE: u8 = u8::MAX;
 const L: usize = 16;
 
 /// Whether the direct kernels handle this convolution: f32 on a CPU with AVX-512, stride 1,
-/// no dilation, followed by max pooling with window 2, stride 2 and no padding.
+/// no dilation, followed by nothing or by max pooling with window 2, stride 2, no padding.
 pub(crate) fn applies<E: 'static>(g: &ConvGeom, pool: Option<&PoolGeom>) -> bool {
     TypeId::of::<E>() == TypeId::of::<f32>()
         && g.stride == 1
         && g.dil == 1
         && g.c_in > 0
         && g.c_out > 0
+        && g.h_out > 0
+        && g.w_out > 0
         && pool
-            .is_some_and(|p| p.k == 2 && p.stride == 2 && p.pad == 0 && p.h_out > 0 && p.w_out > 0)
+            .is_none_or(|p| p.k == 2 && p.stride == 2 && p.pad == 0 && p.h_out > 0 && p.w_out > 0)
         && avx512()
 }
 
@@ -70,6 +78,35 @@ pub(crate) fn as_f32_mut<E: 'static>(v: &mut [E]) -> Option<&mut [f32]> {
 pub(crate) fn from_f32<E: 'static>(v: Vec<f32>) -> Option<Vec<E>> {
     let b: Box<dyn Any> = Box::new(v);
     b.downcast::<Vec<E>>().ok().map(|b| *b)
+}
+
+/// `v` split into one slice per image of `n` elements, or all `None` when `v` is empty.
+fn per_image<T>(v: &mut [T], n: usize, batch: usize) -> Vec<Option<&mut [T]>> {
+    if v.is_empty() {
+        (0..batch).map(|_| None).collect()
+    } else {
+        v.chunks_mut(n).map(Some).collect()
+    }
+}
+
+/// Sums 16-lane partials `(.., 16)` per row.
+fn lanes(v: &[f32]) -> Vec<f32> {
+    v.chunks_exact(L).map(|c| c.iter().sum()).collect()
+}
+
+/// Adds partial (weight, bias) gradients in order: the result does not depend on the
+/// scheduling.
+fn sum_partials(
+    zero: (Vec<f32>, Vec<f32>),
+    partials: Vec<(Vec<f32>, Vec<f32>)>,
+) -> (Vec<f32>, Vec<f32>) {
+    partials
+        .into_iter()
+        .fold(zero, |(mut gw, mut gb), (gw2, gb2)| {
+            gw.iter_mut().zip(&gw2).for_each(|(a, b)| *a += b);
+            gb.iter_mut().zip(&gb2).for_each(|(a, b)| *a += b);
+            (gw, gb)
+        })
 }
 
 /// Sizes of one image's polyphase copy and of the pooled output.
@@ -207,11 +244,7 @@ pub(crate) fn forward(
         return;
     }
     let offs = l.offsets();
-    let args: Vec<Option<&mut [u8]>> = if arg.is_empty() {
-        (0..g.batch).map(|_| None).collect()
-    } else {
-        arg.chunks_mut(out_len).map(Some).collect()
-    };
+    let args = per_image(arg, out_len, g.batch);
     out.par_chunks_mut(out_len)
         .zip(x.par_chunks(chw))
         .zip(args)
@@ -269,38 +302,378 @@ pub(crate) fn backward(
                     kernels::backward_image(&l, &offs, &xp, gy_b, arg_b, &mut gw, &mut gb)
                 };
             }
-            let lanes =
-                |v: Vec<f32>| -> Vec<f32> { v.chunks_exact(L).map(|c| c.iter().sum()).collect() };
-            (lanes(gw), lanes(gb))
+            (lanes(&gw), lanes(&gb))
         })
         .collect();
-    partials
-        .into_iter()
-        .fold(zero(), |(mut gw, mut gb), (gw2, gb2)| {
-            gw.iter_mut().zip(&gw2).for_each(|(a, b)| *a += b);
-            gb.iter_mut().zip(&gb2).for_each(|(a, b)| *a += b);
-            (gw, gb)
-        })
+    sum_partials(zero(), partials)
+}
+
+/// A zero-padded copy of one image, `(C, rows, bs)`, for the unpooled kernels, and the
+/// output grid computed from it: output `(i, j)` reads the window at copy row `org + i`,
+/// column `org + j`. Blocks are two output rows by 16 columns.
+#[derive(Debug, Clone, Copy)]
+struct Plain {
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    ckk: usize,
+    h: usize,
+    w: usize,
+    /// Zero rows and columns before the image in the copy.
+    pad: usize,
+    org: usize,
+    ho: usize,
+    wo: usize,
+    /// 16-lane blocks per output row.
+    nb: usize,
+    rows: usize,
+    bs: usize,
+}
+
+impl Plain {
+    fn new(
+        (c_in, c_out, k): (usize, usize, usize),
+        (h, w): (usize, usize),
+        pad: usize,
+        org: usize,
+        (ho, wo): (usize, usize),
+    ) -> Self {
+        let nb = wo.div_ceil(L);
+        // The last row pair reads rows up to org + 2 * ceil(ho / 2) + k - 2; the last block
+        // columns up to org + nb * 16 + k - 2.
+        Self {
+            c_in,
+            c_out,
+            k,
+            ckk: c_in * k * k,
+            h,
+            w,
+            pad,
+            org,
+            ho,
+            wo,
+            nb,
+            rows: (h + 2 * pad).max(org + ho.div_ceil(2) * 2 + k - 1),
+            bs: (w + 2 * pad).max(org + nb * L + k - 1),
+        }
+    }
+
+    /// The forward convolution of `g`.
+    fn forward(g: &ConvGeom) -> Self {
+        let (h, w) = (g.h, g.w);
+        Self::new((g.c_in, g.c_out, g.k), (h, w), g.pad, 0, (g.h_out, g.w_out))
+    }
+
+    /// The input gradient of `g`: the output gradient padded by `k - 1` correlated with the
+    /// flipped kernel, read from `pad` on.
+    fn input_grad(g: &ConvGeom) -> Self {
+        let (ho, wo) = (g.h_out, g.w_out);
+        Self::new((g.c_out, g.c_in, g.k), (ho, wo), g.k - 1, g.pad, (g.h, g.w))
+    }
+
+    fn len(&self) -> usize {
+        self.c_in * self.rows * self.bs
+    }
+
+    /// For each tap (c, ki, kj) and row r of the pair, in that order, the offset of its
+    /// input vector from the block's base.
+    fn offsets(&self) -> Vec<usize> {
+        let mut v = Vec::with_capacity(self.ckk * 2);
+        for c in 0..self.c_in {
+            for ki in 0..self.k {
+                for kj in 0..self.k {
+                    for r in 0..2 {
+                        v.push((c * self.rows + ki + r) * self.bs + kj);
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// The base, in the copy, of the block at output row `i`, column `j0`.
+    fn base(&self, i: usize, j0: usize) -> usize {
+        (self.org + i) * self.bs + self.org + j0
+    }
+
+    /// One past the last float a kernel reads, given [`Plain::offsets`].
+    fn reads_end(&self, offs: &[usize]) -> usize {
+        let last = self.base((self.ho.div_ceil(2) - 1) * 2, (self.nb - 1) * L);
+        last + offs.iter().copied().max().unwrap_or(0) + L
+    }
+
+    /// Copies image `x` `(C, H, W)` into `xp`, whose padding must already be zero (it is
+    /// never written).
+    fn fill(&self, x: &[f32], xp: &mut [f32]) {
+        for c in 0..self.c_in {
+            for i in 0..self.h {
+                let src = &x[(c * self.h + i) * self.w..][..self.w];
+                let dst = &mut xp[(c * self.rows + i + self.pad) * self.bs + self.pad..][..self.w];
+                dst.copy_from_slice(src);
+            }
+        }
+    }
+}
+
+/// Where one image's unpooled output goes.
+struct Out<'a> {
+    /// `(O, Ho, Wo)`; every element gets written (with `add`, they must be initialised).
+    y: &'a mut [MaybeUninit<f32>],
+    relu: bool,
+    /// 1 where the output is positive, else 0 (when given).
+    pos: Option<&'a mut [u8]>,
+    /// Add into `y` instead of storing.
+    add: bool,
+}
+
+/// Forward pass without pooling: the (ReLU'd) conv outputs `(B, O, Ho, Wo)` of `x` `(B, C,
+/// H, W)` with `w` `(O, C, K, K)`; `pos` (empty, or one per output) gets 1 where the output
+/// is positive, else 0. The output is written once (no zero-filling first).
+pub(crate) fn forward_plain(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    pos: &mut [u8],
+) -> Vec<f32> {
+    assert!(
+        applies::<f32>(g, None),
+        "direct conv: unsupported geometry or CPU"
+    );
+    let l = Plain::forward(g);
+    let (chw, out_len) = (l.c_in * l.h * l.w, l.c_out * l.ho * l.wo);
+    let n = g.batch * out_len;
+    assert!(x.len() == g.batch * chw && (pos.is_empty() || pos.len() == n));
+    assert!(w.len() == l.c_out * l.ckk && bias.is_none_or(|b| b.len() == l.c_out));
+    let mut out = Vec::with_capacity(n);
+    if n == 0 {
+        return out;
+    }
+    let offs = l.offsets();
+    let poss = per_image(pos, out_len, g.batch);
+    out.spare_capacity_mut()[..n]
+        .par_chunks_mut(out_len)
+        .zip(x.par_chunks(chw))
+        .zip(poss)
+        .for_each_init(
+            || vec![0.0f32; l.len()],
+            |xp, ((y, xb), pos)| {
+                l.fill(xb, xp);
+                let out = Out {
+                    y,
+                    relu,
+                    pos,
+                    add: false,
+                };
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `applies` checked AVX-512 F/BW/VL; the sizes were checked above.
+                unsafe {
+                    kernels::plain_image(&l, &offs, xp, w, bias, out)
+                };
+            },
+        );
+    // SAFETY: `plain_image` wrote each image's `out_len` outputs, every block's lanes.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// Backward pass without pooling: adds the input gradient into `gx` (when given) and
+/// returns the weight and bias gradients, from `gy` `(B, O, Ho, Wo)` masked by `pos` (from
+/// [`forward_plain`]; empty without ReLU). Partial sums as in [`backward`].
+pub(crate) fn backward_plain(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    pos: &[u8],
+    gy: &[f32],
+    gx: Option<&mut [f32]>,
+) -> (Vec<f32>, Vec<f32>) {
+    assert!(
+        applies::<f32>(g, None),
+        "direct conv: unsupported geometry or CPU"
+    );
+    let (l, lg) = (Plain::forward(g), Plain::input_grad(g));
+    let (chw, out_len) = (l.c_in * l.h * l.w, l.c_out * l.ho * l.wo);
+    assert!(x.len() == g.batch * chw && gy.len() == g.batch * out_len);
+    assert!(w.len() == l.c_out * l.ckk && (pos.is_empty() || pos.len() == gy.len()));
+    assert!(gx.as_ref().is_none_or(|gx| gx.len() == x.len()));
+    let zero = || (vec![0.0f32; l.c_out * l.ckk], vec![0.0f32; l.c_out]);
+    if gy.is_empty() {
+        return zero();
+    }
+    let (offs, offs_g) = (l.offsets(), lg.offsets());
+    // w (O, C, K, K) flipped and transposed: (C, O, K, K), for the input gradient.
+    let kk = l.k * l.k;
+    let mut wf = vec![0.0f32; if gx.is_some() { w.len() } else { 0 }];
+    for (i, v) in wf.iter_mut().enumerate() {
+        let (c, o, t) = (i / (l.c_out * kk), i / kk % l.c_out, i % kk);
+        *v = w[(o * l.c_in + c) * kk + kk - 1 - t];
+    }
+    let has_gx = gx.is_some();
+    let mut items: Vec<(usize, Option<&mut [f32]>)> = match gx {
+        Some(gx) => gx.chunks_mut(chw).map(Some).enumerate().collect(),
+        None => (0..g.batch).map(|b| (b, None)).collect(),
+    };
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = items
+        .par_chunks_mut(super::cpu::IMAGES_PER_PARTIAL)
+        .map_init(
+            || {
+                let gyp = vec![0.0f32; if has_gx { lg.len() } else { 0 }];
+                let gm = vec![0.0f32; if pos.is_empty() { 0 } else { out_len }];
+                (vec![0.0f32; l.len()], gyp, gm)
+            },
+            |(xp, gyp, gm), chunk| {
+                let mut gw = vec![0.0f32; l.c_out * l.ckk * L];
+                let mut gb = vec![0.0f32; l.c_out * L];
+                for (b, gxb) in chunk.iter_mut() {
+                    let (b, gxb) = (*b, gxb.take());
+                    let mut gy_b = &gy[b * out_len..(b + 1) * out_len];
+                    let pos_b = pos.get(b * out_len..(b + 1) * out_len).unwrap_or(&[]);
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `applies` checked AVX-512 F/BW/VL; `gm` is empty or `out_len`.
+                    unsafe {
+                        kernels::mask_grads(l.c_out, gy_b, pos_b, gm, &mut gb)
+                    };
+                    if !pos_b.is_empty() {
+                        gy_b = gm;
+                    }
+                    l.fill(&x[b * chw..(b + 1) * chw], xp);
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `applies` checked AVX-512 F/BW/VL; the sizes were checked above.
+                    unsafe {
+                        kernels::plain_weight_grads(&l, &offs, xp, gy_b, &mut gw)
+                    };
+                    if let Some(gxb) = gxb {
+                        lg.fill(gy_b, gyp);
+                        // SAFETY: `add` only writes initialised values, so `gxb` stays valid.
+                        let y = unsafe { &mut *(gxb as *mut [f32] as *mut [MaybeUninit<f32>]) };
+                        let out = Out {
+                            y,
+                            relu: false,
+                            pos: None,
+                            add: true,
+                        };
+                        #[cfg(target_arch = "x86_64")]
+                        // SAFETY: as above; `wf` is `(C, O*K*K)`, `gxb` one image of `x`.
+                        unsafe {
+                            kernels::plain_image(&lg, &offs_g, gyp, &wf, None, out)
+                        };
+                    }
+                }
+                (lanes(&gw), lanes(&gb))
+            },
+        )
+        .collect();
+    sum_partials(zero(), partials)
 }
 
 #[cfg(target_arch = "x86_64")]
 mod kernels {
     use std::arch::x86_64::*;
 
-    use super::{Layout, L, NONE};
+    use super::{Layout, Out, Plain, L, NONE};
 
-    /// Output channels per register block: 4 phases x 6 channels = 24 accumulators.
+    /// Output channels per register block: 4 phases x 6 channels, or 2 rows x 12 channels
+    /// = 24 accumulators.
     const OB: usize = 6;
+    const OB_PLAIN: usize = 12;
 
-    /// The input vectors of one tap for the four pooling phases, at `off[0..4]` from `xb`.
+    /// `P` input vectors of one tap, at `off[0..P]` from `xb`.
     #[inline(always)]
-    unsafe fn phase_inputs(xb: *const f32, off: *const usize) -> [__m512; 4] {
-        [
-            _mm512_loadu_ps(xb.add(*off)),
-            _mm512_loadu_ps(xb.add(*off.add(1))),
-            _mm512_loadu_ps(xb.add(*off.add(2))),
-            _mm512_loadu_ps(xb.add(*off.add(3))),
-        ]
+    unsafe fn inputs<const P: usize>(xb: *const f32, off: *const usize) -> [__m512; P] {
+        let mut x = [_mm512_setzero_ps(); P];
+        for (p, v) in x.iter_mut().enumerate() {
+            *v = _mm512_loadu_ps(xb.add(*off.add(p)));
+        }
+        x
+    }
+
+    /// The conv outputs of `N` channels at `P` positions: taps in the order (c, ki, kj),
+    /// from the bias. `wp` points at the first channel's `ckk` weights, `offs` at `P`
+    /// offsets per tap. With `S > 1`, tap `t` goes to partial sum `t % S` (another order:
+    /// more independent chains when `N` is small).
+    #[inline(always)]
+    unsafe fn conv_taps<const N: usize, const P: usize, const S: usize>(
+        xb: *const f32,
+        offs: *const usize,
+        wp: *const f32,
+        ckk: usize,
+        bias: Option<*const f32>,
+    ) -> [[__m512; P]; N] {
+        let mut acc = [[[_mm512_setzero_ps(); P]; N]; S];
+        if let Some(bias) = bias {
+            for (q, a) in acc[0].iter_mut().enumerate() {
+                *a = [_mm512_set1_ps(*bias.add(q)); P];
+            }
+        }
+        // Unrolled by `S` so that the partial sums stay in registers.
+        let mut t = 0;
+        while t + S <= ckk {
+            for (s, a) in acc.iter_mut().enumerate() {
+                conv_tap(xb, offs, wp, ckk, t + s, a);
+            }
+            t += S;
+        }
+        for t in t..ckk {
+            conv_tap(xb, offs, wp, ckk, t, &mut acc[0]);
+        }
+        let mut sum = acc[0];
+        for part in &acc[1..] {
+            for (a, b) in sum.iter_mut().zip(part) {
+                for p in 0..P {
+                    a[p] = _mm512_add_ps(a[p], b[p]);
+                }
+            }
+        }
+        sum
+    }
+
+    /// Adds tap `t` into `acc` (see [`conv_taps`]).
+    #[inline(always)]
+    unsafe fn conv_tap<const N: usize, const P: usize>(
+        xb: *const f32,
+        offs: *const usize,
+        wp: *const f32,
+        ckk: usize,
+        t: usize,
+        acc: &mut [[__m512; P]; N],
+    ) {
+        let x = inputs::<P>(xb, offs.add(P * t));
+        for (q, a) in acc.iter_mut().enumerate() {
+            let wv = _mm512_set1_ps(*wp.add(q * ckk + t));
+            for p in 0..P {
+                a[p] = _mm512_fmadd_ps(wv, x[p], a[p]);
+            }
+        }
+    }
+
+    /// Adds `g[q][p] * input` of each tap into 16-lane partials `gw` `(N, ckk, 16)`.
+    #[inline(always)]
+    unsafe fn add_weight_grads<const N: usize, const P: usize>(
+        xb: *const f32,
+        offs: *const usize,
+        ckk: usize,
+        g: &[[__m512; P]; N],
+        gw: *mut f32,
+    ) {
+        for t in 0..ckk {
+            let x = inputs::<P>(xb, offs.add(P * t));
+            for (q, gq) in g.iter().enumerate() {
+                let p = gw.add((q * ckk + t) * L);
+                let mut acc = _mm512_loadu_ps(p);
+                for ph in 0..P {
+                    acc = _mm512_fmadd_ps(gq[ph], x[ph], acc);
+                }
+                _mm512_storeu_ps(p, acc);
+            }
+        }
+    }
+
+    /// Adds `v` into the 16 partial sums at `p`.
+    #[inline(always)]
+    unsafe fn add_lanes(p: *mut f32, v: __m512) {
+        _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), v));
     }
 
     /// The first `n` lanes (all when `n >= 16`).
@@ -313,20 +686,17 @@ mod kernels {
         }
     }
 
-    /// Calls `$f::<N>` for each block of output channels: full blocks, then the rest.
+    /// Calls `$f::<N>` for each block of output channels: full blocks of `OB`, then the
+    /// rest (`$n` lists 1 .. OB - 1).
     macro_rules! channel_blocks {
-        ($c_out:expr, |$o:ident| $f:ident($($args:expr),*)) => {{
+        ($c_out:expr, $ob:ident: $($n:literal)*, |$o:ident| $f:ident $args:tt) => {{
             let mut $o = 0;
-            while $o + OB <= $c_out {
-                $f::<OB>($($args),*);
-                $o += OB;
+            while $o + $ob <= $c_out {
+                $f::<$ob> $args;
+                $o += $ob;
             }
             match $c_out - $o {
-                1 => $f::<1>($($args),*),
-                2 => $f::<2>($($args),*),
-                3 => $f::<3>($($args),*),
-                4 => $f::<4>($($args),*),
-                5 => $f::<5>($($args),*),
+                $($n => $f::<$n> $args,)*
                 _ => {}
             }
         }};
@@ -362,7 +732,7 @@ mod kernels {
                     .as_deref_mut()
                     .map(|a| a.as_mut_ptr().add(pi * l.wq + j0));
                 let blk = Block { l, offs, xb, mask };
-                channel_blocks!(l.c_out, |o| forward_block(&blk, w, bias, relu, o, ob, ab));
+                channel_blocks!(l.c_out, OB: 1 2 3 4 5, |o| forward_block(&blk, w, bias, relu, o, ob, ab));
             }
         }
     }
@@ -401,22 +771,8 @@ mod kernels {
         ab: Option<*mut u8>,
     ) {
         let l = b.l;
-        let mut acc = [[_mm512_setzero_ps(); 4]; N];
-        if let Some(bias) = bias {
-            for (q, a) in acc.iter_mut().enumerate() {
-                *a = [_mm512_set1_ps(*bias.get_unchecked(o + q)); 4];
-            }
-        }
-        let wp = w.as_ptr().add(o * l.ckk);
-        for t in 0..l.ckk {
-            let x = phase_inputs(b.xb, b.offs.as_ptr().add(4 * t));
-            for (q, a) in acc.iter_mut().enumerate() {
-                let wv = _mm512_set1_ps(*wp.add(q * l.ckk + t));
-                for ph in 0..4 {
-                    a[ph] = _mm512_fmadd_ps(wv, x[ph], a[ph]);
-                }
-            }
-        }
+        let (wp, bias) = (w.as_ptr().add(o * l.ckk), bias.map(|v| v.as_ptr().add(o)));
+        let acc = conv_taps::<N, 4, 1>(b.xb, b.offs.as_ptr(), wp, l.ckk, bias);
         let plane = l.hq * l.wq;
         for (q, a) in acc.iter().enumerate() {
             // The first maximum in the order (0,0), (0,1), (1,0), (1,1); a NaN wins.
@@ -469,7 +825,7 @@ mod kernels {
                 let gyb = gy.as_ptr().add(pi * l.wq + j0);
                 let ab = arg.as_ptr().add(pi * l.wq + j0);
                 let (gw, gb) = (gw.as_mut_ptr(), gb.as_mut_ptr());
-                channel_blocks!(l.c_out, |o| backward_block(&blk, gyb, ab, o, gw, gb));
+                channel_blocks!(l.c_out, OB: 1 2 3 4 5, |o| backward_block(&blk, gyb, ab, o, gw, gb));
             }
         }
     }
@@ -498,21 +854,221 @@ mod kernels {
                 *gp = _mm512_maskz_mov_ps(m, v);
             }
             let live = _mm_mask_cmpneq_epi8_mask(b.mask, a, _mm_set1_epi8(NONE as i8));
-            let p = gb.add((o + q) * L);
-            _mm512_storeu_ps(
-                p,
-                _mm512_add_ps(_mm512_loadu_ps(p), _mm512_maskz_mov_ps(live, v)),
-            );
+            add_lanes(gb.add((o + q) * L), _mm512_maskz_mov_ps(live, v));
         }
-        for t in 0..l.ckk {
-            let x = phase_inputs(b.xb, b.offs.as_ptr().add(4 * t));
-            for (q, gq) in g.iter().enumerate() {
-                let p = gw.add(((o + q) * l.ckk + t) * L);
-                let mut acc = _mm512_loadu_ps(p);
-                for ph in 0..4 {
-                    acc = _mm512_fmadd_ps(gq[ph], x[ph], acc);
+        add_weight_grads::<N, 4>(b.xb, b.offs.as_ptr(), l.ckk, &g, gw.add(o * l.ckk * L));
+    }
+
+    /// Where one block of two output rows by 16 columns reads and writes.
+    struct PlainBlock<'a> {
+        l: &'a Plain,
+        offs: &'a [usize],
+        xb: *const f32,
+        /// The block's offset in channel 0's output plane.
+        at: usize,
+        /// The lanes inside the output, per row of the pair.
+        masks: [__mmask16; 2],
+    }
+
+    /// Calls `f` for each block of the output grid of `l`.
+    #[inline(always)]
+    unsafe fn plain_blocks(
+        l: &Plain,
+        offs: &[usize],
+        xp: &[f32],
+        mut f: impl FnMut(&PlainBlock<'_>),
+    ) {
+        for i in (0..l.ho).step_by(2) {
+            for jb in 0..l.nb {
+                let j0 = jb * L;
+                let m = tail(l.wo - j0);
+                f(&PlainBlock {
+                    l,
+                    offs,
+                    xb: xp.as_ptr().add(l.base(i, j0)),
+                    at: i * l.wo + j0,
+                    masks: [m, if i + 1 < l.ho { m } else { 0 }],
+                });
+            }
+        }
+    }
+
+    /// One image without pooling. Needs AVX-512 F/BW/VL, `xp` filled by [`Plain::fill`]
+    /// and at least [`Plain::reads_end`] long, `w` `(O, CKK)`, `bias` `(O,)`, `out.y` and
+    /// `out.pos` (when given) `(O, Ho, Wo)`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn plain_image(
+        l: &Plain,
+        offs: &[usize],
+        xp: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        mut out: Out<'_>,
+    ) {
+        let plane = l.ho * l.wo;
+        assert!(offs.len() == 2 * l.ckk && l.reads_end(offs) <= xp.len());
+        assert!(w.len() >= l.c_out * l.ckk && out.y.len() >= l.c_out * plane);
+        assert!(bias.is_none_or(|b| b.len() >= l.c_out));
+        assert!(out.pos.as_ref().is_none_or(|a| a.len() >= l.c_out * plane));
+        let (y, pos) = (
+            out.y.as_mut_ptr().cast::<f32>(),
+            out.pos.as_deref_mut().map(|p| p.as_mut_ptr()),
+        );
+        let (relu, add) = (out.relu, out.add);
+        plain_blocks(l, offs, xp, |b| {
+            channel_blocks!(l.c_out, OB_PLAIN: 1 2 3 4 5 6 7 8 9 10 11, |o| plain_block(
+                b, w, bias, o, y, pos, relu, add
+            ));
+        });
+    }
+
+    /// Output channels `o..o + N` of one block.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn plain_block<const N: usize>(
+        b: &PlainBlock<'_>,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        o: usize,
+        y: *mut f32,
+        pos: Option<*mut u8>,
+        relu: bool,
+        add: bool,
+    ) {
+        let l = b.l;
+        let (wp, bias) = (w.as_ptr().add(o * l.ckk), bias.map(|v| v.as_ptr().add(o)));
+        let (xb, offs) = (b.xb, b.offs.as_ptr());
+        // Gradients (`add`) need no fixed order: few channels get more chains.
+        let acc = if add && N <= 2 {
+            conv_taps::<N, 2, 4>(xb, offs, wp, l.ckk, bias)
+        } else {
+            conv_taps::<N, 2, 1>(xb, offs, wp, l.ckk, bias)
+        };
+        let zero = _mm512_setzero_ps();
+        for (q, a) in acc.iter().enumerate() {
+            for (r, (&m, &v)) in b.masks.iter().zip(a).enumerate() {
+                let at = (o + q) * l.ho * l.wo + b.at + r * l.wo;
+                let mut v = v;
+                if add {
+                    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, y.add(at)));
                 }
-                _mm512_storeu_ps(p, acc);
+                if relu {
+                    // As the im2col path: only negatives become 0 (-0.0 and NaN stay).
+                    v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, zero), v, zero);
+                }
+                _mm512_mask_storeu_ps(y.add(at), m, v);
+                if let Some(pos) = pos {
+                    let live = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, zero);
+                    _mm_mask_storeu_epi8(pos.add(at).cast(), m, _mm_maskz_set1_epi8(live, 1));
+                }
+            }
+        }
+    }
+
+    /// `gm` = `gy` `(O, plane)` where `pos` is not 0, else 0 (when `pos` is not empty), and
+    /// the sums of the result added into 16-lane partials `gb` `(O, 16)`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn mask_grads(
+        c_out: usize,
+        gy: &[f32],
+        pos: &[u8],
+        gm: &mut [f32],
+        gb: &mut [f32],
+    ) {
+        let plane = gy.len() / c_out;
+        assert!(pos.is_empty() || (pos.len() == gy.len() && gm.len() >= gy.len()));
+        assert!(gb.len() >= c_out * L);
+        for o in 0..c_out {
+            let mut sum = _mm512_setzero_ps();
+            for j in (0..plane).step_by(L) {
+                let (at, mut m) = (o * plane + j, tail(plane - j));
+                if !pos.is_empty() {
+                    let p = _mm_maskz_loadu_epi8(m, pos.as_ptr().add(at).cast());
+                    m = _mm_test_epi8_mask(p, p);
+                }
+                let v = _mm512_maskz_loadu_ps(m, gy.as_ptr().add(at));
+                if !pos.is_empty() {
+                    _mm512_mask_storeu_ps(gm.as_mut_ptr().add(at), tail(plane - j), v);
+                }
+                sum = _mm512_add_ps(sum, v);
+            }
+            add_lanes(gb.as_mut_ptr().add(o * L), sum);
+        }
+    }
+
+    /// One image's weight gradients without pooling, added into 16-lane partial sums `gw`
+    /// `(O, CKK, 16)`. Needs AVX-512 F/BW/VL, `xp` as for [`plain_image`], `gy` `(O, Ho,
+    /// Wo)` (already ReLU-masked).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn plain_weight_grads(
+        l: &Plain,
+        offs: &[usize],
+        xp: &[f32],
+        gy: &[f32],
+        gw: &mut [f32],
+    ) {
+        assert!(offs.len() == 2 * l.ckk && l.reads_end(offs) <= xp.len());
+        assert!(gy.len() >= l.c_out * l.ho * l.wo && gw.len() >= l.c_out * l.ckk * L);
+        let (gy, gw) = (gy.as_ptr(), gw.as_mut_ptr());
+        channel_blocks!(l.c_out, OB_PLAIN: 1 2 3 4 5 6 7 8 9 10 11, |o| plain_grad_taps(
+            l, offs, xp, gy, o, gw
+        ));
+    }
+
+    /// Output channels `o..o + N`: for each tap, the sum over the whole image in registers,
+    /// two taps at a time (each gradient vector loaded serves both).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn plain_grad_taps<const N: usize>(
+        l: &Plain,
+        offs: &[usize],
+        xp: &[f32],
+        gy: *const f32,
+        o: usize,
+        gw: *mut f32,
+    ) {
+        let mut t = 0;
+        while t + 2 <= l.ckk {
+            grad_taps::<N, 2>(l, offs, xp, gy, o, gw, t);
+            t += 2;
+        }
+        if t < l.ckk {
+            grad_taps::<N, 1>(l, offs, xp, gy, o, gw, t);
+        }
+    }
+
+    /// Taps `t0..t0 + T` of [`plain_grad_taps`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn grad_taps<const N: usize, const T: usize>(
+        l: &Plain,
+        offs: &[usize],
+        xp: &[f32],
+        gy: *const f32,
+        o: usize,
+        gw: *mut f32,
+        t0: usize,
+    ) {
+        let plane = l.ho * l.wo;
+        let mut acc = [[_mm512_setzero_ps(); T]; N];
+        plain_blocks(l, offs, xp, |b| {
+            let mut x = [[_mm512_setzero_ps(); 2]; T];
+            for (u, xu) in x.iter_mut().enumerate() {
+                *xu = inputs::<2>(b.xb, offs.as_ptr().add(2 * (t0 + u)));
+            }
+            for (q, a) in acc.iter_mut().enumerate() {
+                for (r, &m) in b.masks.iter().enumerate() {
+                    let g = _mm512_maskz_loadu_ps(m, gy.add((o + q) * plane + b.at + r * l.wo));
+                    for (au, xu) in a.iter_mut().zip(&x) {
+                        *au = _mm512_fmadd_ps(g, xu[r], *au);
+                    }
+                }
+            }
+        });
+        for (q, a) in acc.iter().enumerate() {
+            for (u, &v) in a.iter().enumerate() {
+                add_lanes(gw.add(((o + q) * l.ckk + t0 + u) * L), v);
             }
         }
     }
@@ -558,7 +1114,11 @@ mod tests {
         assert!(!applies::<f64>(&g, Some(&p)));
         assert!(!applies::<f32>(&geom(2, 1), Some(&p)));
         assert!(!applies::<f32>(&geom(1, 2), Some(&p)));
-        assert!(!applies::<f32>(&g, None));
+        // Without pooling too (ReLU and bias are the kernels' choice).
+        assert_eq!(applies::<f32>(&g, None), avx512());
+        assert!(!applies::<f64>(&g, None));
+        assert!(!applies::<f32>(&geom(2, 1), None));
+        assert!(!applies::<f32>(&geom(1, 2), None));
         assert!(!applies::<f32>(&g, Some(&pool(3, 2, 0))));
         assert!(!applies::<f32>(&g, Some(&pool(2, 1, 0))));
         assert!(!applies::<f32>(&g, Some(&pool(2, 2, 1))));
@@ -614,6 +1174,54 @@ mod tests {
                             _ => 0.0,
                         };
                         assert_eq!(xp[pi * l.bs + pj + off], want, "{pi} {pj} {t} {ph}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn padded_copies_put_each_input_where_the_taps_read() {
+        let g = ConvGeom {
+            batch: 1,
+            c_in: 2,
+            h: 5,
+            w: 19,
+            c_out: 3,
+            k: 3,
+            stride: 1,
+            pad: 2,
+            dil: 1,
+            h_out: 7,
+            w_out: 21,
+        };
+        // The forward reads x padded by `pad`; the input gradient reads gy padded by k - 1
+        // from `pad` on: gx[i][j] takes gy[i + pad - ki][j + pad - kj] with the flipped tap.
+        for (l, (h, w), (ho, wo), pad) in [
+            (Plain::forward(&g), (5, 19), (7, 21), 2),
+            (Plain::input_grad(&g), (7, 21), (5, 19), 0),
+        ] {
+            let x: Vec<f32> = (0..l.c_in * h * w).map(|i| i as f32 + 1.0).collect();
+            let mut xp = vec![0.0; l.len()];
+            l.fill(&x, &mut xp);
+            let offs = l.offsets();
+            assert!(l.reads_end(&offs) <= xp.len());
+            assert_eq!((l.ho, l.wo), (ho, wo));
+            for i in 0..ho {
+                for j in 0..wo {
+                    let base = l.base(i / 2 * 2, j / 16 * 16) + j % 16;
+                    for (t, rows) in offs.chunks(2).enumerate() {
+                        let (c, ki, kj) = (t / 9, t / 3 % 3, t % 3);
+                        let (r, s) = if pad == 2 {
+                            ((i + ki).checked_sub(2), (j + kj).checked_sub(2))
+                        } else {
+                            ((i + 2 + ki).checked_sub(2), (j + 2 + kj).checked_sub(2))
+                        };
+                        let want = match (r, s) {
+                            (Some(r), Some(s)) if r < h && s < w => x[(c * h + r) * w + s],
+                            _ => 0.0,
+                        };
+                        assert_eq!(xp[base + rows[i % 2]], want, "{i} {j} {t}");
                     }
                 }
             }
