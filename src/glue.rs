@@ -15,10 +15,10 @@ use crate::network::SampleShape;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a network declared with `network!`",
     label = "not a `network!` type",
-    note = "the layers are Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, Flatten, Dense, ReLU, Sigmoid, Tanh, GELU, Softmax, LeakyReLU, Dropout, BatchNorm2D, BatchNorm1D, LayerNorm and Residual"
+    note = "a bare name in a layer list that is no layer kind is a nested network; the layers are listed in the docs of `network!`"
 )]
 pub trait ModuleOf<E: Dtype, D: Storage<E>> {
-    type Module;
+    type Module: crate::layers::LayerParams;
 }
 
 /// Proof that two sample shapes are equal, checked where a size comes from a constant or a
@@ -51,6 +51,20 @@ pub trait FlatShape: SampleShape {
 }
 impl<const N: usize> FlatShape for (Const<N>,) {
     const N: usize = N;
+}
+
+/// A sequence sample shape `(C, L)`.
+#[diagnostic::on_unimplemented(
+    message = "this layer needs a sequence input (C, L), but gets `{Self}`",
+    note = "sequence layers go before Flatten and Dense"
+)]
+pub trait SeqShape: SampleShape {
+    const C: usize;
+    const L: usize;
+}
+impl<const C: usize, const L: usize> SeqShape for (Const<C>, Const<L>) {
+    const C: usize = C;
+    const L: usize = L;
 }
 
 /// An image sample shape `(C, H, W)`.
@@ -272,6 +286,14 @@ pub struct Sizes;
 pub trait FlatIs<const A: usize, const B: usize> {}
 impl<const N: usize> FlatIs<N, N> for Sizes {}
 
+/// Two sequence shapes are equal.
+#[diagnostic::on_unimplemented(
+    message = "shape mismatch: expected ({C}, {L}), found ({C2}, {L2})",
+    label = "expects ({C}, {L}), gets ({C2}, {L2})"
+)]
+pub trait SeqIs<const C: usize, const L: usize, const C2: usize, const L2: usize> {}
+impl<const C: usize, const L: usize> SeqIs<C, L, C, L> for Sizes {}
+
 /// Two image shapes are equal.
 #[diagnostic::on_unimplemented(
     message = "shape mismatch: expected ({C}, {H}, {W}), found ({C2}, {H2}, {W2})",
@@ -324,6 +346,25 @@ pub fn image_cast<
 ) -> Result<Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>, D::Err>
 where
     Sizes: ImageIs<C, H, W, C2, H2, W2>,
+{
+    crate::backend::realize(x)
+}
+
+/// The sequence version of [`flat_cast`].
+pub fn seq_cast<
+    const C: usize,
+    const L: usize,
+    const C2: usize,
+    const L2: usize,
+    B: Dim,
+    E: crate::Element,
+    D: crate::Backend<E>,
+    T: Tape<E, D>,
+>(
+    x: Tensor<(B, Const<C2>, Const<L2>), E, D, T>,
+) -> Result<Tensor<(B, Const<C>, Const<L>), E, D, T>, D::Err>
+where
+    Sizes: SeqIs<C, L, C2, L2>,
 {
     crate::backend::realize(x)
 }

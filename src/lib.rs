@@ -41,7 +41,7 @@ pub mod prelude {
 pub mod __private {
     pub use crate::backend::{realize, Backend, Element};
     pub use crate::glue::*;
-    pub use crate::layers;
+    pub use crate::layers::{self, LayerParams};
     pub use crate::network::{Batch, Network, NetworkSpec, SampleShape};
     pub use crate::ops::{out_size, DenseParams, Pool2DParams};
     pub use crate::summary::{Summary, SummaryRow};

@@ -6,7 +6,8 @@ use dfdx::prelude::*;
 use crate::backend::{Backend, Element};
 use crate::summary::Summary;
 
-/// The shape of one sample (no batch dimension): `(Const<N>,)` or `(Const<C>, Const<H>, Const<W>)`.
+/// The shape of one sample (no batch dimension): `(Const<N>,)`, `(Const<C>, Const<L>)` or
+/// `(Const<C>, Const<H>, Const<W>)`.
 pub trait SampleShape: ConstShape {
     /// The same shape with a batch dimension `B` in front.
     type Batched<B: Dim>: Shape;
@@ -20,6 +21,16 @@ impl<const N: usize> SampleShape for (Const<N>,) {
     type Batched<B: Dim> = (B, Const<N>);
     fn batched<B: Dim>(b: B) -> Self::Batched<B> {
         (b, Const)
+    }
+    fn batch_of<B: Dim>(s: &Self::Batched<B>) -> B {
+        s.0
+    }
+}
+
+impl<const C: usize, const L: usize> SampleShape for (Const<C>, Const<L>) {
+    type Batched<B: Dim> = (B, Const<C>, Const<L>);
+    fn batched<B: Dim>(b: B) -> Self::Batched<B> {
+        (b, Const, Const)
     }
     fn batch_of<B: Dim>(s: &Self::Batched<B>) -> B {
         s.0

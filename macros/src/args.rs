@@ -3,17 +3,14 @@
 
 use std::collections::HashMap;
 
-use proc_macro2::{Span, TokenStream};
-use quote::{quote, ToTokens};
+use proc_macro2::TokenStream;
+use quote::quote;
 use syn::{Expr, Lit};
 
-use crate::check::Checker;
+use crate::ctxt::Ctxt;
 use crate::names::closest;
 use crate::parse::{expr_text, path_text, Arg, LayerAst};
-use crate::plan::{Act, ConstCheck};
 use crate::shape::Size;
-
-const ACTS: &[&str] = &["relu", "sigmoid", "tanh", "gelu", "softmax"];
 
 /// A layer's arguments by name, after arity and name checks.
 pub struct Args<'a> {
@@ -36,15 +33,17 @@ pub struct Spec {
     pub arrow: bool,
 }
 
-impl Checker {
-    pub(crate) fn err(&mut self, at: impl ToTokens, msg: impl std::fmt::Display) {
-        self.errors.push(syn::Error::new_spanned(at, msg));
-    }
+impl Spec {
+    /// A layer without arguments.
+    pub const NONE: Spec = Spec {
+        positional: &[],
+        required: 0,
+        named: &[],
+        arrow: false,
+    };
+}
 
-    pub(crate) fn check(&mut self, span: Span, cond: TokenStream, msg: String) {
-        self.checks.push(ConstCheck { span, cond, msg });
-    }
-
+impl Ctxt {
     /// A size: an integer literal or a path to a `usize` constant.
     pub fn size(&mut self, e: &Expr, what: &str) -> Option<Size> {
         match e {
@@ -87,7 +86,7 @@ impl Checker {
     }
 
     /// A size that must be at least 1.
-    pub(crate) fn positive(&mut self, e: &Expr, what: &str, layer: &LayerAst) -> Option<Size> {
+    pub fn positive(&mut self, e: &Expr, what: &str, layer: &LayerAst) -> Option<Size> {
         let s = self.size(e, what)?;
         match s.val {
             Some(0) => {
@@ -113,7 +112,7 @@ impl Checker {
         }
     }
 
-    pub(crate) fn bool_arg(&mut self, e: &Expr, what: &str) -> Option<bool> {
+    pub fn bool_arg(&mut self, e: &Expr, what: &str) -> Option<bool> {
         match e {
             Expr::Lit(syn::ExprLit {
                 lit: Lit::Bool(b), ..
@@ -132,7 +131,7 @@ impl Checker {
     }
 
     /// A float argument (Dropout rate, LeakyReLU alpha): a literal or a path to a constant.
-    pub(crate) fn float_arg(&mut self, e: &Expr, what: &str) -> Option<(TokenStream, Option<f64>)> {
+    pub fn float_arg(&mut self, e: &Expr, what: &str) -> Option<(TokenStream, Option<f64>)> {
         match e {
             Expr::Lit(syn::ExprLit {
                 lit: Lit::Float(f), ..
@@ -169,36 +168,8 @@ impl Checker {
         }
     }
 
-    pub(crate) fn activation(&mut self, e: &Expr) -> Option<Act> {
-        let name = match e {
-            Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
-            _ => None,
-        };
-        match name.as_deref() {
-            Some("relu") => Some(Act::ReLU),
-            Some("sigmoid") => Some(Act::Sigmoid),
-            Some("tanh") => Some(Act::Tanh),
-            Some("gelu") => Some(Act::Gelu),
-            Some("softmax") => Some(Act::Softmax),
-            _ => {
-                let found = expr_text(e);
-                let hint = match closest(&found, ACTS) {
-                    Some(c) => format!("; did you mean `{c}`?"),
-                    None => format!(" (one of {})", ACTS.join(", ")),
-                };
-                self.err(e, format!("unknown activation `{found}`{hint}"));
-                None
-            }
-        }
-    }
-
     /// Sorts a layer's arguments by name and checks their count and names.
-    pub(crate) fn args<'a>(
-        &mut self,
-        layer: &'a LayerAst,
-        kind: &str,
-        spec: &Spec,
-    ) -> Option<Args<'a>> {
+    pub fn args<'a>(&mut self, layer: &'a LayerAst, kind: &str, spec: &Spec) -> Option<Args<'a>> {
         let mut out = Args {
             vals: HashMap::new(),
             arrow: None,

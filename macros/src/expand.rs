@@ -1,118 +1,72 @@
-//! Code generation from a checked [`Plan`]. Generated code names everything by absolute
-//! path and its generics `__E`, `__D`, `__B`, `__T`, so it works whatever the user imported
-//! or named their constants.
+//! Code generation from a checked declaration. Generated code names everything by absolute
+//! path through `::typenet::__private` and its generics `__E`, `__D`, `__B`, `__T`, so it
+//! works whatever the user imported or named their constants.
+
+use std::collections::HashMap;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote};
 use syn::Ident;
 
-use crate::forward::{act_step, act_unit, cast, input_layer, steps};
+use crate::check::Checked;
+use crate::forward::steps;
+use crate::fuse::fuse;
+use crate::layers::activation::Act;
+use crate::layers::{Pass, Role, Structs};
 use crate::parse::Decl;
-use crate::plan::{Act, ConstCheck, Op, Plan};
-use crate::shape::{Shape, Size};
+use crate::paths::{dfdx, tn};
+use crate::plan::Plan;
 
-pub fn dfdx() -> TokenStream {
-    quote!(::typenet::__private::dfdx)
-}
-
-/// A struct of layers: the network's module, or a `Residual`'s inner layers.
-struct Struct {
+/// A struct of layers: the network's module, or the inner layers of a `Residual`.
+struct StructDef {
     name: Ident,
     doc: String,
-    plan_fields: Vec<(Ident, TokenStream, FieldInit)>,
+    fields: Vec<FieldDef>,
 }
 
-enum FieldInit {
-    /// Has tensors: visited by `TensorCollection`.
-    Visit,
-    /// Built from this expression.
-    Value(TokenStream),
+struct FieldDef {
+    ident: Ident,
+    ty: TokenStream,
+    /// `None`: has tensors, visited by `TensorCollection`.
+    init: Option<TokenStream>,
 }
 
-pub struct Expander<'a> {
+struct Expander<'a> {
     decl: &'a Decl,
-    structs: Vec<Struct>,
+    /// Inner structs, in the order they were declared.
+    structs: Vec<StructDef>,
+    /// The struct whose fields are being declared (names the inner ones).
+    current: Ident,
+    /// Each layer's field type, by its path in the module (`residual_3.conv2d_0`).
+    types: HashMap<String, TokenStream>,
+    prefix: String,
 }
 
-/// Total and trainable parameters of one layer.
-fn params(op: &Op) -> (Size, Size) {
-    let zero = Size::lit(0);
-    match op {
-        Op::Conv {
-            cin,
-            filters,
-            k,
-            bias,
-            ..
-        } => {
-            let w = k.mul(k).mul(cin).mul(filters);
-            let n = if *bias { w.add(filters) } else { w };
-            (n.clone(), n)
-        }
-        Op::Dense { inp, units, bias } => {
-            let w = inp.mul(units);
-            let n = if *bias { w.add(units) } else { w };
-            (n.clone(), n)
-        }
-        Op::BatchNorm2D(c) | Op::BatchNorm1D(c) => (c.mul(&Size::lit(4)), c.mul(&Size::lit(2))),
-        Op::LayerNorm(n) => (n.mul(&Size::lit(2)), n.mul(&Size::lit(2))),
-        Op::Residual(plan) => plan
-            .layers
-            .iter()
-            .map(|l| params(&l.op))
-            .fold((zero.clone(), zero), |(a, b), (c, d)| {
-                (a.add(&c), b.add(&d))
-            }),
-        Op::Nested(path) => {
-            let span = syn::spanned::Spanned::span(path);
-            let p = quote_spanned!(span=> <#path as ::typenet::NetworkSpec>::PARAMS);
-            let t = quote_spanned!(span=> <#path as ::typenet::NetworkSpec>::TRAINABLE_PARAMS);
-            (
-                Size::symbolic(p, String::new()),
-                Size::symbolic(t, String::new()),
-            )
-        }
-        _ => (zero.clone(), zero),
-    }
-}
-
-pub fn total_params(plan: &Plan) -> (Size, Size) {
-    plan.layers
-        .iter()
-        .map(|l| params(&l.op))
-        .fold((Size::lit(0), Size::lit(0)), |(a, b), (c, d)| {
-            (a.add(&c), b.add(&d))
-        })
-}
-
-/// Summary rows of a layer list, inner `Residual` layers prefixed by its field name.
-fn rows(plan: &Plan, prefix: &str) -> Vec<TokenStream> {
-    let mut out = Vec::new();
-    for l in &plan.layers {
-        let name = format!("{prefix}{}", l.field);
-        if let Op::Residual(inner) = &l.op {
-            out.extend(rows(inner, &format!("{name}.")));
-        }
-        let (p, t) = match &l.op {
-            // The inner layers have their own rows; this one is the addition.
-            Op::Residual(_) => (Size::lit(0), Size::lit(0)),
-            op => params(op),
-        };
-        let label = format!("{name} ({})", l.kind);
-        let kind = &l.kind;
-        let dims = l.output.dims_slice();
-        let (p, t) = (p.expr, t.expr);
-        out.push(quote! {
-            ::typenet::SummaryRow {
-                layer: ::std::string::String::from(#label),
-                kind: ::std::string::String::from(#kind),
-                output_shape: ::std::vec::Vec::from(#dims as &[usize]),
-                params: #p,
-                trainable: #t,
-            }
+impl Structs for Expander<'_> {
+    fn inner_struct(&mut self, plan: &Plan, field: &Ident) -> TokenStream {
+        let idx = field
+            .to_string()
+            .rsplit('_')
+            .next()
+            .unwrap_or("0")
+            .to_string();
+        let outer = self.current.to_string();
+        let stem = outer.strip_suffix("Module").unwrap_or(&outer);
+        let name = format_ident!("{stem}Residual{idx}");
+        let (saved, prefix) = (self.current.clone(), self.prefix.clone());
+        self.current = name.clone();
+        self.prefix = format!("{prefix}{field}.");
+        let fields = self.fields(plan);
+        self.current = saved;
+        self.prefix = prefix;
+        let doc = format!("The layers inside `{field}` of [`{}`].", self.decl.name);
+        self.structs.push(StructDef {
+            name: name.clone(),
+            doc,
+            fields,
         });
+        quote!(#name<__E, __D>)
     }
-    out
 }
 
 /// Nests fields into tuples of at most 6 (dfdx's `ModuleFields` limit).
@@ -130,169 +84,88 @@ fn tuple_tree(items: Vec<(TokenStream, TokenStream)>) -> (TokenStream, TokenStre
     tuple_tree(groups)
 }
 
-impl<'a> Expander<'a> {
-    pub fn new(decl: &'a Decl) -> Self {
-        Expander {
-            decl,
-            structs: Vec::new(),
-        }
-    }
-
-    /// Field declarations of a layer list; pushes `Residual` inner structs.
-    fn fields(&mut self, plan: &Plan, struct_name: &Ident) -> Vec<(Ident, TokenStream, FieldInit)> {
-        let dfdx = dfdx();
+impl Expander<'_> {
+    fn fields(&mut self, plan: &Plan) -> Vec<FieldDef> {
         let mut out = Vec::new();
         for l in &plan.layers {
-            let span = l.span;
-            let (ty, init) = match &l.op {
-                Op::Conv {
-                    cin,
-                    filters,
-                    k,
-                    s,
-                    p,
-                    d,
-                    bias,
-                    ..
-                } => {
-                    let (c, f, k, s, p, d) =
-                        (cin.arg(), filters.arg(), k.arg(), s.arg(), p.arg(), d.arg());
-                    (
-                        quote_spanned!(span=> ::typenet::layers::Conv2D<#c, #f, #k, #s, #p, #d, #bias, __E, __D>),
-                        FieldInit::Visit,
-                    )
-                }
-                Op::Pool { max, k, s, p } => {
-                    let (k, s, p) = (k.arg(), s.arg(), p.arg());
-                    let t = if *max {
-                        quote!(MaxPool2D)
-                    } else {
-                        quote!(AvgPool2D)
-                    };
-                    (
-                        quote_spanned!(span=> ::typenet::layers::#t<#k, #s, #p>),
-                        FieldInit::Value(quote!(::core::default::Default::default())),
-                    )
-                }
-                Op::GlobalPool { max } => {
-                    let t = if *max {
-                        quote!(MaxPoolGlobal)
-                    } else {
-                        quote!(AvgPoolGlobal)
-                    };
-                    (
-                        quote!(#dfdx::nn::modules::#t),
-                        FieldInit::Value(quote!(#dfdx::nn::modules::#t)),
-                    )
-                }
-                Op::Flatten => (
-                    quote!(::typenet::layers::Flatten),
-                    FieldInit::Value(quote!(::typenet::layers::Flatten)),
-                ),
-                Op::Dense { inp, units, bias } => {
-                    let (i, o) = (inp.arg(), units.arg());
-                    let t = if *bias {
-                        quote!(Linear)
-                    } else {
-                        quote!(UnbiasedLinear)
-                    };
-                    (
-                        quote_spanned!(span=> #dfdx::nn::modules::#t<#i, #o, __E, __D>),
-                        FieldInit::Visit,
-                    )
-                }
-                Op::Act { act, .. } => {
-                    let u = act_unit(*act);
-                    (u.clone(), FieldInit::Value(u))
-                }
-                Op::LeakyReLU { alpha } => (
-                    quote!(#dfdx::nn::modules::LeakyReLU<__E>),
-                    FieldInit::Value(quote!(::typenet::__private::leaky_relu(#alpha))),
-                ),
-                Op::Dropout { rate } => (
-                    quote!(#dfdx::nn::modules::Dropout),
-                    FieldInit::Value(quote!(#dfdx::nn::modules::Dropout { p: (#rate) as f32 })),
-                ),
-                Op::BatchNorm2D(c) => {
-                    let c = c.arg();
-                    (
-                        quote_spanned!(span=> #dfdx::nn::modules::BatchNorm2D<#c, __E, __D>),
-                        FieldInit::Visit,
-                    )
-                }
-                Op::BatchNorm1D(c) => {
-                    let c = c.arg();
-                    (
-                        quote_spanned!(span=> #dfdx::nn::modules::BatchNorm1D<#c, __E, __D>),
-                        FieldInit::Visit,
-                    )
-                }
-                Op::LayerNorm(n) => {
-                    let n = n.arg();
-                    (
-                        quote_spanned!(span=> #dfdx::nn::modules::LayerNorm1D<#n, __E, __D>),
-                        FieldInit::Visit,
-                    )
-                }
-                Op::Residual(inner) => {
-                    let idx = l
-                        .field
-                        .to_string()
-                        .rsplit('_')
-                        .next()
-                        .unwrap_or("0")
-                        .to_string();
-                    let name = format_ident!(
-                        "{}Residual{}",
-                        {
-                            let s = struct_name.to_string();
-                            s.strip_suffix("Module").map(str::to_string).unwrap_or(s)
-                        },
-                        idx
-                    );
-                    let fields = self.fields(inner, &name);
-                    let doc = format!("The layers inside `{}` of [`{}`].", l.field, self.decl.name);
-                    self.structs.push(Struct {
-                        name: name.clone(),
-                        doc,
-                        plan_fields: fields,
-                    });
-                    (quote!(#name<__E, __D>), FieldInit::Visit)
-                }
-                Op::Nested(path) => (
-                    quote_spanned!(span=> <#path as ::typenet::__private::ModuleOf<__E, __D>>::Module),
-                    FieldInit::Visit,
-                ),
-            };
-            out.push((l.field.clone(), ty, init));
+            let f = l.layer.field(&l.field, l.span, self);
+            let path = format!("{}{}", self.prefix, l.field);
+            self.types.insert(path, f.ty.clone());
+            out.push(FieldDef {
+                ident: l.field.clone(),
+                ty: f.ty,
+                init: f.init,
+            });
         }
         out
     }
 
-    fn struct_items(&self, s: &Struct) -> TokenStream {
-        let dfdx = dfdx();
+    /// Summary rows of a layer list; the layers inside a `Residual` come first, prefixed
+    /// by its field name, then its own row (the addition, no parameters).
+    fn rows(&self, plan: &Plan, prefix: &str) -> Vec<TokenStream> {
+        let (tn, mut out) = (tn(), Vec::new());
+        for l in &plan.layers {
+            let name = format!("{prefix}{}", l.field);
+            let (p, t) = match l.layer.inner() {
+                Some(inner) => {
+                    out.extend(self.rows(inner, &format!("{name}.")));
+                    (quote!(0), quote!(0))
+                }
+                None => {
+                    let ty = &self.types[&name];
+                    (
+                        quote!(<#ty as #tn::LayerParams>::PARAMS),
+                        quote!(<#ty as #tn::LayerParams>::TRAINABLE_PARAMS),
+                    )
+                }
+            };
+            let label = format!("{name} ({})", l.kind);
+            let kind = &l.kind;
+            let dims = l.output.dims_slice();
+            out.push(quote! {
+                #tn::SummaryRow {
+                    layer: ::std::string::String::from(#label),
+                    kind: ::std::string::String::from(#kind),
+                    output_shape: ::std::vec::Vec::from(#dims as &[usize]),
+                    params: #p,
+                    trainable: #t,
+                }
+            });
+        }
+        out
+    }
+
+    fn struct_items(&self, s: &StructDef) -> TokenStream {
+        let (dfdx, tn) = (dfdx(), tn());
         let name = &s.name;
         let vis = &self.decl.vis;
         let doc = &s.doc;
-        let decls = s.plan_fields.iter().map(|(f, ty, _)| quote!(pub #f: #ty));
-        let names = s.plan_fields.iter().map(|(f, _, _)| f.to_string());
+        let decls = s.fields.iter().map(|f| {
+            let (i, ty) = (&f.ident, &f.ty);
+            quote!(pub #i: #ty)
+        });
+        let names = s.fields.iter().map(|f| f.ident.to_string());
         let visited: Vec<(TokenStream, TokenStream)> = s
-            .plan_fields
+            .fields
             .iter()
-            .filter(|(_, _, i)| matches!(i, FieldInit::Visit))
-            .map(|(f, _, _)| {
-                let n = f.to_string();
+            .filter(|f| f.init.is_none())
+            .map(|f| {
+                let (i, n) = (&f.ident, f.ident.to_string());
                 (
-                    quote!(Self::module(#n, |s| &s.#f, |s| &mut s.#f)),
-                    quote!(#f),
+                    quote!(Self::module(#n, |s| &s.#i, |s| &mut s.#i)),
+                    quote!(#i),
                 )
             })
             .collect();
         let (fields, pat) = tuple_tree(visited);
-        let inits = s.plan_fields.iter().map(|(f, _, i)| match i {
-            FieldInit::Visit => quote!(#f),
-            FieldInit::Value(v) => quote!(#f: #v),
+        let inits = s.fields.iter().map(|f| {
+            let i = &f.ident;
+            match &f.init {
+                None => quote!(#i),
+                Some(v) => quote!(#i: #v),
+            }
         });
+        let tys: Vec<&TokenStream> = s.fields.iter().map(|f| &f.ty).collect();
         quote! {
             #[doc = #doc]
             #[derive(Clone)]
@@ -309,7 +182,12 @@ impl<'a> Expander<'a> {
                 }
             }
 
-            impl<__E: ::typenet::Element, __D: ::typenet::Backend<__E>> #dfdx::nn::TensorCollection<__E, __D> for #name<__E, __D> {
+            impl<__E: #dfdx::shapes::Dtype, __D: #dfdx::tensor::Storage<__E>> #tn::LayerParams for #name<__E, __D> {
+                const PARAMS: usize = 0 #(+ <#tys as #tn::LayerParams>::PARAMS)*;
+                const TRAINABLE_PARAMS: usize = 0 #(+ <#tys as #tn::LayerParams>::TRAINABLE_PARAMS)*;
+            }
+
+            impl<__E: #tn::Element, __D: #tn::Backend<__E>> #dfdx::nn::TensorCollection<__E, __D> for #name<__E, __D> {
                 type To<__E2: #dfdx::shapes::Dtype, __D2: #dfdx::tensor_ops::Device<__E2>> = #name<__E2, __D2>;
                 fn iter_tensors<__V: #dfdx::nn::ModuleVisitor<Self, __E, __D>>(
                     visitor: &mut __V,
@@ -319,232 +197,234 @@ impl<'a> Expander<'a> {
             }
         }
     }
+}
 
-    pub fn expand(
-        mut self,
-        input: &Shape,
-        plan: &Plan,
-        output: &Shape,
-        checks: &[ConstCheck],
-    ) -> TokenStream {
-        let dfdx = dfdx();
-        let decl = self.decl;
-        let (attrs, vis, name) = (&decl.attrs, &decl.vis, &decl.name);
-        let module = format_ident!("{}Module", name);
-        let fields = self.fields(plan, &module);
-        let main = Struct {
-            name: module.clone(),
-            doc: format!("The built [`{name}`] network: one field per layer. Build it with `dev.build_module::<{name}, f32>()`."),
-            plan_fields: fields,
-        };
-        let mut items = self.struct_items(&main);
-        for s in &self.structs {
-            items.extend(self.struct_items(s));
+/// The whole expansion of a checked declaration; `checks` are its const assertions.
+pub fn expand(decl: &Decl, checked: &Checked, checks: TokenStream) -> TokenStream {
+    let (dfdx, tn) = (dfdx(), tn());
+    let Checked {
+        input,
+        output,
+        plan,
+    } = checked;
+    let (attrs, vis, name) = (&decl.attrs, &decl.vis, &decl.name);
+    let module = format_ident!("{}Module", name);
+    let mut ex = Expander {
+        decl,
+        structs: Vec::new(),
+        current: module.clone(),
+        types: HashMap::new(),
+        prefix: String::new(),
+    };
+    let fields = ex.fields(plan);
+    let main = StructDef {
+        name: module.clone(),
+        doc: format!("The built [`{name}`] network: one field per layer. Build it with `dev.build_module::<{name}, f32>()`."),
+        fields,
+    };
+    let mut items = ex.struct_items(&main);
+    for s in &ex.structs {
+        items.extend(ex.struct_items(s));
+    }
+    let rows = ex.rows(plan, "");
+
+    let ends_softmax = plan.layers.last().is_some_and(|l| {
+        l.act == Some(Act::Softmax) || (l.act.is_none() && matches!(l.layer.role(), Role::Softmax))
+    });
+    let fusion = fuse(plan, input, true);
+    let acc = quote!(self);
+    let mut logits = steps(plan, &fusion, input, &acc, Pass::Infer);
+    let mut logits_mut = steps(plan, &fusion, input, &acc, Pass::Train);
+    // What `fit` runs: like `logits_mut`, but the layer receiving the input skips its gradient.
+    let mut logits_fit = fusion
+        .input_layer
+        .map(|_| steps(plan, &fusion, input, &acc, Pass::Fit));
+    if plan.output.same_as(output) != Some(true) {
+        let span = decl
+            .output
+            .as_ref()
+            .and_then(|o| o.dims.first())
+            .map_or(name.span(), syn::spanned::Spanned::span);
+        let c = crate::cast::cast(&plan.output, output, span);
+        logits.extend(c.clone());
+        if let Some(l) = &mut logits_fit {
+            l.extend(c.clone());
+        }
+        logits_mut.extend(c);
+    }
+    let final_softmax = if ends_softmax {
+        Act::Softmax.step(Span::call_site())
+    } else {
+        quote!()
+    };
+
+    let (in_s, out_s) = (input.sample_ty(), output.sample_ty());
+    let (in_t, out_t) = (input.tensor_ty(), output.tensor_ty());
+    let (in_dims, out_dims) = (input.dims_slice(), output.dims_slice());
+    let name_str = name.to_string();
+    let gens = quote!(<__E: #tn::Element, __D: #tn::Backend<__E>>);
+    let fwd_gens = quote!(<__B: #dfdx::shapes::Dim, __T: #dfdx::tensor::Tape<__E, __D>>);
+    let res = quote!(::core::result::Result);
+    let b1 = quote!(#dfdx::shapes::Const<1>);
+    let counted = quote!(<#module<f32, #dfdx::tensor::Cpu> as #tn::LayerParams>);
+    let (logits_fit_fn, logits_fit_call) = match &logits_fit {
+        Some(body) => (
+            quote! {
+                #[allow(clippy::let_and_return, unused_variables)]
+                fn __logits_fit #fwd_gens (&mut self, x: #in_t) -> #res<#out_t, __D::Err> {
+                    #body
+                    Ok(x)
+                }
+            },
+            format_ident!("__logits_fit"),
+        ),
+        None => (quote!(), format_ident!("__logits_mut")),
+    };
+    let batch = |s: &TokenStream| quote!(#tn::Batch<#s, __B, __E, __D, __T>);
+    let (in_b, out_b) = (batch(&in_s), batch(&out_s));
+
+    quote! {
+        #(#attrs)*
+        #[derive(Debug, Clone, Copy, Default)]
+        #vis struct #name;
+
+        #checks
+
+        #[allow(dead_code)]
+        impl #name {
+            /// One sample's input shape, channels first.
+            pub const INPUT_SHAPE: &'static [usize] = #in_dims;
+            /// One sample's output shape.
+            pub const OUTPUT_SHAPE: &'static [usize] = #out_dims;
+            /// All parameters (Keras's "Total params").
+            pub const PARAMS: usize = #counted::PARAMS;
+            /// Trainable parameters (Keras's "Trainable params").
+            pub const TRAINABLE_PARAMS: usize = #counted::TRAINABLE_PARAMS;
+            /// A Keras-style table of the layers.
+            pub fn summary() -> #tn::Summary {
+                #tn::Summary {
+                    name: ::std::string::String::from(#name_str),
+                    input_shape: ::std::vec::Vec::from(Self::INPUT_SHAPE),
+                    rows: <#module<f32, #dfdx::tensor::Cpu>>::__summary_rows(),
+                }
+            }
         }
 
-        let ends_softmax = plan.layers.last().is_some_and(|l| {
-            matches!(
-                l.op,
-                Op::Act {
-                    act: Act::Softmax,
-                    ..
-                }
-            ) || l.act == Some(Act::Softmax)
-        });
-        let acc = quote!(self);
-        let mut logits = steps(plan, input, &acc, false, ends_softmax, true);
-        let mut logits_mut = steps(plan, input, &acc, true, ends_softmax, true);
-        // What `fit` runs: like `logits_mut`, but the first Conv2D or Dense skips its
-        // input's gradient.
-        let mut logits_fit = if input_layer(plan).is_some() {
-            Some(steps(plan, input, &acc, true, ends_softmax, false))
-        } else {
-            None
-        };
-        if plan.output.same_as(output) != Some(true) {
-            let span = decl
-                .output
-                .as_ref()
-                .and_then(|o| o.dims.first())
-                .map_or(name.span(), syn::spanned::Spanned::span);
-            let c = cast(&plan.output, output, span);
-            logits.extend(c.clone());
-            if let Some(l) = &mut logits_fit {
-                l.extend(c.clone());
+        impl #tn::NetworkSpec for #name {
+            const NAME: &'static str = #name_str;
+            const INPUT_SHAPE: &'static [usize] = #name::INPUT_SHAPE;
+            const OUTPUT_SHAPE: &'static [usize] = #name::OUTPUT_SHAPE;
+            const PARAMS: usize = #name::PARAMS;
+            const TRAINABLE_PARAMS: usize = #name::TRAINABLE_PARAMS;
+            type Input = #in_s;
+            type Output = #out_s;
+            type Module #gens = #module<__E, __D>;
+            fn summary() -> #tn::Summary {
+                #name::summary()
             }
-            logits_mut.extend(c);
         }
-        let final_softmax = if ends_softmax {
-            act_step(Act::Softmax, Span::call_site())
-        } else {
-            quote!()
-        };
 
-        let (in_s, out_s) = (input.sample_ty(), output.sample_ty());
-        let (in_t, out_t) = (input.tensor_ty(), output.tensor_ty());
-        let (in_dims, out_dims) = (input.dims_slice(), output.dims_slice());
-        let (p, t) = total_params(plan);
-        let (p, t) = (p.expr, t.expr);
-        let rows = rows(plan, "");
-        let name_str = name.to_string();
-        let checks = checks.iter().map(|c| {
-            let (cond, msg) = (&c.cond, &c.msg);
-            quote_spanned!(c.span=> const _: () = ::core::assert!(#cond, #msg);)
-        });
-        let gens = quote!(<__E: ::typenet::Element, __D: ::typenet::Backend<__E>>);
-        let fwd_gens = quote!(<__B: #dfdx::shapes::Dim, __T: #dfdx::tensor::Tape<__E, __D>>);
-        let res = quote!(::core::result::Result);
-        let b1 = quote!(#dfdx::shapes::Const<1>);
-        let (logits_fit_fn, logits_fit_call) = match &logits_fit {
-            Some(body) => (
-                quote! {
-                    #[allow(clippy::let_and_return, unused_variables)]
-                    fn __logits_fit #fwd_gens (&mut self, x: #in_t) -> #res<#out_t, __D::Err> {
-                        #body
-                        Ok(x)
-                    }
-                },
-                format_ident!("__logits_fit"),
-            ),
-            None => (quote!(), format_ident!("__logits_mut")),
-        };
+        impl<__E: #dfdx::shapes::Dtype, __D: #dfdx::tensor::Storage<__E>> #tn::ModuleOf<__E, __D> for #name {
+            type Module = #module<__E, __D>;
+        }
 
-        quote! {
-            #(#attrs)*
-            #[derive(Debug, Clone, Copy, Default)]
-            #vis struct #name;
+        impl #gens #dfdx::nn::BuildOnDevice<__D, __E> for #name {
+            type Built = #module<__E, __D>;
+        }
 
-            #(#checks)*
+        #items
 
-            #[allow(dead_code)]
-            impl #name {
-                /// One sample's input shape, channels first.
-                pub const INPUT_SHAPE: &'static [usize] = #in_dims;
-                /// One sample's output shape.
-                pub const OUTPUT_SHAPE: &'static [usize] = #out_dims;
-                /// All parameters (Keras's "Total params").
-                pub const PARAMS: usize = #p;
-                /// Trainable parameters (Keras's "Trainable params").
-                pub const TRAINABLE_PARAMS: usize = #t;
-                /// A Keras-style table of the layers.
-                pub fn summary() -> ::typenet::Summary {
-                    ::typenet::Summary {
-                        name: ::std::string::String::from(#name_str),
-                        input_shape: ::std::vec::Vec::from(Self::INPUT_SHAPE),
-                        rows: ::std::vec![#(#rows),*],
-                    }
-                }
+        #[allow(dead_code)]
+        impl<__E: #dfdx::shapes::Dtype, __D: #dfdx::tensor::Storage<__E>> #module<__E, __D> {
+            fn __summary_rows() -> ::std::vec::Vec<#tn::SummaryRow> {
+                ::std::vec![#(#rows),*]
             }
+        }
 
-            impl ::typenet::NetworkSpec for #name {
-                const NAME: &'static str = #name_str;
-                const INPUT_SHAPE: &'static [usize] = #name::INPUT_SHAPE;
-                const OUTPUT_SHAPE: &'static [usize] = #name::OUTPUT_SHAPE;
-                const PARAMS: usize = #name::PARAMS;
-                const TRAINABLE_PARAMS: usize = #name::TRAINABLE_PARAMS;
-                type Input = #in_s;
-                type Output = #out_s;
-                type Module #gens = #module<__E, __D>;
-                fn summary() -> ::typenet::Summary {
-                    #name::summary()
-                }
+        #[allow(dead_code)]
+        impl #gens #module<__E, __D> {
+            #[allow(clippy::let_and_return, unused_variables)]
+            fn __logits #fwd_gens (&self, x: #in_t) -> #res<#out_t, __D::Err> {
+                #logits
+                Ok(x)
             }
-
-            impl<__E: #dfdx::shapes::Dtype, __D: #dfdx::tensor::Storage<__E>> ::typenet::__private::ModuleOf<__E, __D> for #name {
-                type Module = #module<__E, __D>;
+            #[allow(clippy::let_and_return, unused_variables)]
+            fn __logits_mut #fwd_gens (&mut self, x: #in_t) -> #res<#out_t, __D::Err> {
+                #logits_mut
+                Ok(x)
             }
-
-            impl #gens #dfdx::nn::BuildOnDevice<__D, __E> for #name {
-                type Built = #module<__E, __D>;
+            #logits_fit_fn
+            fn __forward #fwd_gens (&self, x: #in_t) -> #res<#out_t, __D::Err> {
+                let x = self.__logits(x)?;
+                #final_softmax
+                Ok(x)
             }
-
-            #items
-
-            #[allow(dead_code)]
-            impl #gens #module<__E, __D> {
-                #[allow(clippy::let_and_return, unused_variables)]
-                fn __logits #fwd_gens (&self, x: #in_t) -> #res<#out_t, __D::Err> {
-                    #logits
-                    Ok(x)
-                }
-                #[allow(clippy::let_and_return, unused_variables)]
-                fn __logits_mut #fwd_gens (&mut self, x: #in_t) -> #res<#out_t, __D::Err> {
-                    #logits_mut
-                    Ok(x)
-                }
-                #logits_fit_fn
-                fn __forward #fwd_gens (&self, x: #in_t) -> #res<#out_t, __D::Err> {
-                    let x = self.__logits(x)?;
-                    #final_softmax
-                    Ok(x)
-                }
-                fn __forward_mut #fwd_gens (&mut self, x: #in_t) -> #res<#out_t, __D::Err> {
-                    let x = self.__logits_mut(x)?;
-                    #final_softmax
-                    Ok(x)
-                }
+            fn __forward_mut #fwd_gens (&mut self, x: #in_t) -> #res<#out_t, __D::Err> {
+                let x = self.__logits_mut(x)?;
+                #final_softmax
+                Ok(x)
             }
+        }
 
-            impl<__B: #dfdx::shapes::Dim, __E: ::typenet::Element, __D: ::typenet::Backend<__E>, __T: #dfdx::tensor::Tape<__E, __D>>
-                #dfdx::nn::Module<#in_t> for #module<__E, __D>
-            {
-                type Output = #out_t;
-                type Error = __D::Err;
-                fn try_forward(&self, x: #in_t) -> #res<#out_t, __D::Err> {
-                    self.__forward(x)
-                }
+        impl<__B: #dfdx::shapes::Dim, __E: #tn::Element, __D: #tn::Backend<__E>, __T: #dfdx::tensor::Tape<__E, __D>>
+            #dfdx::nn::Module<#in_t> for #module<__E, __D>
+        {
+            type Output = #out_t;
+            type Error = __D::Err;
+            fn try_forward(&self, x: #in_t) -> #res<#out_t, __D::Err> {
+                self.__forward(x)
             }
+        }
 
-            impl<__B: #dfdx::shapes::Dim, __E: ::typenet::Element, __D: ::typenet::Backend<__E>, __T: #dfdx::tensor::Tape<__E, __D>>
-                #dfdx::nn::ModuleMut<#in_t> for #module<__E, __D>
-            {
-                type Output = #out_t;
-                type Error = __D::Err;
-                fn try_forward_mut(&mut self, x: #in_t) -> #res<#out_t, __D::Err> {
-                    self.__forward_mut(x)
-                }
+        impl<__B: #dfdx::shapes::Dim, __E: #tn::Element, __D: #tn::Backend<__E>, __T: #dfdx::tensor::Tape<__E, __D>>
+            #dfdx::nn::ModuleMut<#in_t> for #module<__E, __D>
+        {
+            type Output = #out_t;
+            type Error = __D::Err;
+            fn try_forward_mut(&mut self, x: #in_t) -> #res<#out_t, __D::Err> {
+                self.__forward_mut(x)
             }
+        }
 
-            impl<__E: ::typenet::Element, __D: ::typenet::Backend<__E>, __T: #dfdx::tensor::Tape<__E, __D>>
-                #dfdx::nn::Module<#dfdx::tensor::Tensor<#in_s, __E, __D, __T>> for #module<__E, __D>
-            {
-                type Output = #dfdx::tensor::Tensor<#out_s, __E, __D, __T>;
-                type Error = __D::Err;
-                fn try_forward(&self, x: #dfdx::tensor::Tensor<#in_s, __E, __D, __T>) -> #res<Self::Output, __D::Err> {
-                    let x = #dfdx::tensor_ops::ReshapeTo::try_reshape_like(x, &<#in_s as ::typenet::SampleShape>::batched(<#b1>::default()))?;
-                    let y = self.__forward::<#b1, __T>(x)?;
-                    #dfdx::tensor_ops::ReshapeTo::try_reshape_like(y, &<#out_s as ::core::default::Default>::default())
-                }
+        impl<__E: #tn::Element, __D: #tn::Backend<__E>, __T: #dfdx::tensor::Tape<__E, __D>>
+            #dfdx::nn::Module<#dfdx::tensor::Tensor<#in_s, __E, __D, __T>> for #module<__E, __D>
+        {
+            type Output = #dfdx::tensor::Tensor<#out_s, __E, __D, __T>;
+            type Error = __D::Err;
+            fn try_forward(&self, x: #dfdx::tensor::Tensor<#in_s, __E, __D, __T>) -> #res<Self::Output, __D::Err> {
+                let x = #dfdx::tensor_ops::ReshapeTo::try_reshape_like(x, &<#in_s as #tn::SampleShape>::batched(<#b1>::default()))?;
+                let y = self.__forward::<#b1, __T>(x)?;
+                #dfdx::tensor_ops::ReshapeTo::try_reshape_like(y, &<#out_s as ::core::default::Default>::default())
             }
+        }
 
-            impl<__E: ::typenet::Element, __D: ::typenet::Backend<__E>, __T: #dfdx::tensor::Tape<__E, __D>>
-                #dfdx::nn::ModuleMut<#dfdx::tensor::Tensor<#in_s, __E, __D, __T>> for #module<__E, __D>
-            {
-                type Output = #dfdx::tensor::Tensor<#out_s, __E, __D, __T>;
-                type Error = __D::Err;
-                fn try_forward_mut(&mut self, x: #dfdx::tensor::Tensor<#in_s, __E, __D, __T>) -> #res<Self::Output, __D::Err> {
-                    let x = #dfdx::tensor_ops::ReshapeTo::try_reshape_like(x, &<#in_s as ::typenet::SampleShape>::batched(<#b1>::default()))?;
-                    let y = self.__forward_mut::<#b1, __T>(x)?;
-                    #dfdx::tensor_ops::ReshapeTo::try_reshape_like(y, &<#out_s as ::core::default::Default>::default())
-                }
+        impl<__E: #tn::Element, __D: #tn::Backend<__E>, __T: #dfdx::tensor::Tape<__E, __D>>
+            #dfdx::nn::ModuleMut<#dfdx::tensor::Tensor<#in_s, __E, __D, __T>> for #module<__E, __D>
+        {
+            type Output = #dfdx::tensor::Tensor<#out_s, __E, __D, __T>;
+            type Error = __D::Err;
+            fn try_forward_mut(&mut self, x: #dfdx::tensor::Tensor<#in_s, __E, __D, __T>) -> #res<Self::Output, __D::Err> {
+                let x = #dfdx::tensor_ops::ReshapeTo::try_reshape_like(x, &<#in_s as #tn::SampleShape>::batched(<#b1>::default()))?;
+                let y = self.__forward_mut::<#b1, __T>(x)?;
+                #dfdx::tensor_ops::ReshapeTo::try_reshape_like(y, &<#out_s as ::core::default::Default>::default())
             }
+        }
 
-            impl #gens ::typenet::Network<__E, __D> for #module<__E, __D> {
-                type InputShape = #in_s;
-                type OutputShape = #out_s;
-                const ENDS_IN_SOFTMAX: bool = #ends_softmax;
-                fn try_forward_logits #fwd_gens (&self, x: ::typenet::Batch<#in_s, __B, __E, __D, __T>) -> #res<::typenet::Batch<#out_s, __B, __E, __D, __T>, __D::Err> {
-                    self.__logits(x)
-                }
-                fn try_forward_logits_mut #fwd_gens (&mut self, x: ::typenet::Batch<#in_s, __B, __E, __D, __T>) -> #res<::typenet::Batch<#out_s, __B, __E, __D, __T>, __D::Err> {
-                    self.#logits_fit_call(x)
-                }
-                fn try_forward_batch #fwd_gens (&self, x: ::typenet::Batch<#in_s, __B, __E, __D, __T>) -> #res<::typenet::Batch<#out_s, __B, __E, __D, __T>, __D::Err> {
-                    self.__forward(x)
-                }
-                fn try_forward_batch_mut #fwd_gens (&mut self, x: ::typenet::Batch<#in_s, __B, __E, __D, __T>) -> #res<::typenet::Batch<#out_s, __B, __E, __D, __T>, __D::Err> {
-                    self.__forward_mut(x)
-                }
+        impl #gens #tn::Network<__E, __D> for #module<__E, __D> {
+            type InputShape = #in_s;
+            type OutputShape = #out_s;
+            const ENDS_IN_SOFTMAX: bool = #ends_softmax;
+            fn try_forward_logits #fwd_gens (&self, x: #in_b) -> #res<#out_b, __D::Err> {
+                self.__logits(x)
+            }
+            fn try_forward_logits_mut #fwd_gens (&mut self, x: #in_b) -> #res<#out_b, __D::Err> {
+                self.#logits_fit_call(x)
+            }
+            fn try_forward_batch #fwd_gens (&self, x: #in_b) -> #res<#out_b, __D::Err> {
+                self.__forward(x)
+            }
+            fn try_forward_batch_mut #fwd_gens (&mut self, x: #in_b) -> #res<#out_b, __D::Err> {
+                self.__forward_mut(x)
             }
         }
     }
@@ -555,7 +435,7 @@ impl<'a> Expander<'a> {
 pub fn stub(decl: &Decl, errors: TokenStream) -> TokenStream {
     let (attrs, vis, name) = (&decl.attrs, &decl.vis, &decl.name);
     let module = format_ident!("{}Module", name);
-    let dfdx = dfdx();
+    let (dfdx, tn) = (dfdx(), tn());
     let name_str = name.to_string();
     quote! {
         #errors
@@ -569,8 +449,8 @@ pub fn stub(decl: &Decl, errors: TokenStream) -> TokenStream {
             pub const OUTPUT_SHAPE: &'static [usize] = &[];
             pub const PARAMS: usize = 0;
             pub const TRAINABLE_PARAMS: usize = 0;
-            pub fn summary() -> ::typenet::Summary {
-                ::typenet::Summary { name: ::std::string::String::from(#name_str), input_shape: ::std::vec::Vec::new(), rows: ::std::vec::Vec::new() }
+            pub fn summary() -> #tn::Summary {
+                #tn::Summary { name: ::std::string::String::from(#name_str), input_shape: ::std::vec::Vec::new(), rows: ::std::vec::Vec::new() }
             }
         }
 

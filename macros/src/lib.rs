@@ -1,15 +1,22 @@
 //! The `network!` macro of typenet; see the `typenet` crate for its documentation.
 //!
-//! `parse` reads the declaration, `check` infers every shape and collects every error,
-//! `expand` writes the code.
+//! `parse` reads the declaration; `check` infers every shape through each layer's rule in
+//! the registry (`layers/`), collecting errors in a `Ctxt`; `fuse` decides which layers run
+//! inside another's op; `expand` and `forward` write the code.
 
 mod args;
+mod cast;
 mod check;
+mod ctxt;
 mod expand;
+mod flow;
 mod formula;
 mod forward;
+mod fuse;
+mod layers;
 mod names;
 mod parse;
+mod paths;
 mod plan;
 mod shape;
 
@@ -27,46 +34,14 @@ pub fn network(input: TokenStream) -> TokenStream {
 }
 
 fn run(decl: &parse::Decl) -> proc_macro2::TokenStream {
-    let mut ck = check::Checker::default();
-    let input = ck.shape(&decl.input, "INPUT");
-    let declared = decl.output.as_ref().map(|o| ck.shape(o, "OUTPUT"));
-    let plan = ck.layers(
-        &decl.layers,
-        input
-            .clone()
-            .unwrap_or(shape::Shape::Flat(shape::Size::lit(1))),
-        "the input",
-    );
-    let output = match declared {
-        Some(Some(d)) => {
-            let differs = plan.output.same_as(&d) == Some(false) && !plan.poisoned;
-            if let (true, Some(o)) = (differs, &decl.output) {
-                let last = decl
-                    .layers
-                    .last()
-                    .map_or("the input".to_string(), |l| l.text.clone());
-                let msg = format!(
-                    "OUTPUT is {}, but the layers give {} (after {last})",
-                    d.text(),
-                    plan.output.text()
-                );
-                ck.errors.push(syn::Error::new_spanned(&o.tokens, msg));
-            }
-            Some(d)
-        }
-        Some(None) => None,
-        None => Some(plan.output.clone()),
-    };
-    let errors = std::mem::take(&mut ck.errors);
-    if let (Some(input), Some(output), true) = (input, output, errors.is_empty()) {
-        let code = expand::Expander::new(decl).expand(&input, &plan, &output, &ck.checks);
-        return quiet(code);
+    let mut cx = ctxt::Ctxt::default();
+    let checked = check::declaration(&mut cx, decl);
+    match (cx.finish(), checked) {
+        (Ok(checks), Some(c)) => quiet(expand::expand(decl, &c, checks)),
+        (Err(errors), _) => expand::stub(decl, errors),
+        // An unknown shape always comes with an error.
+        (Ok(_), None) => expand::stub(decl, proc_macro2::TokenStream::new()),
     }
-    let mut all = proc_macro2::TokenStream::new();
-    for e in errors {
-        e.to_compile_error().to_tokens(&mut all);
-    }
-    expand::stub(decl, all)
 }
 
 /// Generated code carries the user's spans (so errors point at layers), which also exposes it

@@ -3,8 +3,10 @@
 
 mod conv2d;
 mod flatten;
+mod params;
 mod pool2d;
 
 pub use conv2d::{Conv2D, Fused};
 pub use flatten::Flatten;
+pub use params::LayerParams;
 pub use pool2d::{AvgPool2D, MaxPool2D};
