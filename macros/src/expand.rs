@@ -4,18 +4,17 @@
 
 use std::collections::HashMap;
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
 use crate::check::Checked;
 use crate::forward::steps;
 use crate::fuse::fuse;
-use crate::layers::activation::Act;
-use crate::layers::{Pass, Role, Structs};
+use crate::layers::activation::final_softmax;
 use crate::parse::Decl;
 use crate::paths::{dfdx, tn};
-use crate::plan::Plan;
+use crate::plan::{Pass, Plan, Role, Structs};
 
 /// A struct of layers: the network's module, or the inner layers of a `Residual`.
 struct StructDef {
@@ -228,8 +227,9 @@ pub fn expand(decl: &Decl, checked: &Checked, checks: TokenStream) -> TokenStrea
     }
     let rows = ex.rows(plan, "");
 
-    let ends_softmax = plan.layers.last().is_some_and(|l| {
-        l.act == Some(Act::Softmax) || (l.act.is_none() && matches!(l.layer.role(), Role::Softmax))
+    let ends_softmax = plan.layers.last().is_some_and(|l| match l.act_role() {
+        Some(r) => matches!(r, Role::Softmax),
+        None => matches!(l.layer.role(), Role::Softmax),
     });
     let fusion = fuse(plan, input, true);
     let acc = quote!(self);
@@ -253,7 +253,7 @@ pub fn expand(decl: &Decl, checked: &Checked, checks: TokenStream) -> TokenStrea
         logits_mut.extend(c);
     }
     let final_softmax = if ends_softmax {
-        Act::Softmax.step(Span::call_site())
+        final_softmax()
     } else {
         quote!()
     };

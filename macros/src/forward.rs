@@ -5,8 +5,7 @@ use proc_macro2::TokenStream;
 
 use crate::cast::cast;
 use crate::fuse::{fuse, Fusion};
-use crate::layers::{Pass, Step};
-use crate::plan::Plan;
+use crate::plan::{Pass, Plan, Step};
 use crate::shape::Shape;
 
 /// The statements of a layer list with fusions `fusion`, from `input`; `acc` reaches the
@@ -44,8 +43,8 @@ pub fn steps(
             inner: &inner,
         };
         out.extend(l.layer.forward(&step));
-        if let (Some(a), false) = (l.act, fusion.act_inside[i]) {
-            out.extend(a.step(l.span));
+        if let (Some(a), false) = (&l.act, fusion.act_inside[i]) {
+            out.extend(a.forward(&step));
         }
         cur = l.output.clone();
     }

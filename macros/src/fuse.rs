@@ -4,9 +4,7 @@
 //! input (and can skip that gradient in `fit`), and whether a final softmax is left out
 //! of the logits. Layers keep their fields and summary rows either way.
 
-use crate::layers::activation::Act;
-use crate::layers::{Fused, FusedDense, Role};
-use crate::plan::{Plan, Planned};
+use crate::plan::{Fused, FusedDense, Plan, Planned, Role};
 use crate::shape::Shape;
 
 pub struct Fusion {
@@ -55,7 +53,7 @@ pub fn fuse(plan: &Plan, input: &Shape, logits: bool) -> Fusion {
             Role::Conv => conv(&mut f, plan, i),
             Role::Dense => {
                 let next = layers.get(i + 1);
-                if l.act == Some(Act::ReLU) {
+                if matches!(l.act_role(), Some(Role::Relu)) {
                     f.fused[i].relu = true;
                     f.act_inside[i] = true;
                 } else if l.act.is_none()
@@ -80,7 +78,7 @@ pub fn fuse(plan: &Plan, input: &Shape, logits: bool) -> Fusion {
     if logits {
         if let Some(last) = n.checked_sub(1) {
             let l = &layers[last];
-            if l.act == Some(Act::Softmax) {
+            if matches!(l.act_role(), Some(Role::Softmax)) {
                 f.act_inside[last] = true;
             } else if l.act.is_none()
                 && matches!(l.layer.role(), Role::Softmax)
@@ -106,7 +104,7 @@ fn conv(f: &mut Fusion, plan: &Plan, i: usize) {
     let next = layers.get(i + 1);
     // The ReLU: `activation = relu`, or a ReLU layer right after.
     let mut end = i;
-    if l.act == Some(Act::ReLU) {
+    if matches!(l.act_role(), Some(Role::Relu)) {
         f.fused[i].relu = true;
         f.act_inside[i] = true;
     } else if l.act.is_none() && is(next, |r| matches!(r, Role::Relu)) {
@@ -133,7 +131,7 @@ fn conv(f: &mut Fusion, plan: &Plan, i: usize) {
     let flat_ok = plain(flatten) && matches!(flatten.layer.role(), Role::Flatten);
     let dense_ok = dense.cast_in.is_none()
         && matches!(dense.layer.role(), Role::Dense)
-        && matches!(dense.act, None | Some(Act::ReLU));
+        && matches!(dense.act_role(), None | Some(Role::Relu));
     if !(flat_ok && dense_ok) {
         return;
     }

@@ -5,12 +5,13 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::{Expr, Ident};
 
-use super::{Cx, Field, Kind, Layer, Role, Step, Structs};
+use super::{Cx, Kind};
 use crate::args::Spec;
 use crate::ctxt::Ctxt;
 use crate::names::closest;
 use crate::parse::{expr_text, LayerAst};
 use crate::paths::{dfdx, tn};
+use crate::plan::{Field, Layer, Role, Step, Structs};
 
 pub const KINDS: &[Kind] = &[
     act_kind("ReLU", "relu"),
@@ -43,7 +44,7 @@ const fn act_kind(name: &'static str, stem: &'static str) -> Kind {
 
 /// A stateless activation: a layer, or the `activation = ...` of `Conv2D` and `Dense`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Act {
+enum Act {
     ReLU,
     Sigmoid,
     Tanh,
@@ -67,7 +68,7 @@ impl Act {
     }
 
     /// The dfdx unit module computing it.
-    pub fn unit(self) -> TokenStream {
+    fn unit(self) -> TokenStream {
         let dfdx = dfdx();
         match self {
             Act::ReLU => quote!(#dfdx::nn::modules::ReLU),
@@ -79,20 +80,26 @@ impl Act {
     }
 
     /// `let x = act(x);`
-    pub fn step(self, span: Span) -> TokenStream {
+    fn step(self, span: Span) -> TokenStream {
         let (dfdx, unit) = (dfdx(), self.unit());
         quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#unit, x)?;)
     }
 }
 
-/// `activation = relu | sigmoid | tanh | gelu | softmax`.
-pub fn parse_arg(cx: &mut Ctxt, e: &Expr) -> Option<Act> {
+/// The softmax a network's `forward` applies to its logits when it ends in one.
+pub fn final_softmax() -> TokenStream {
+    Act::Softmax.step(Span::call_site())
+}
+
+/// `activation = relu | sigmoid | tanh | gelu | softmax`: the activation, as a layer
+/// without a field that runs after the one it is given to.
+pub fn parse_arg(cx: &mut Ctxt, e: &Expr) -> Option<Box<dyn Layer>> {
     let name = match e {
         Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
         _ => None,
     };
     if let Some(a) = ARG_NAMES.iter().find(|(n, _)| Some(*n) == name.as_deref()) {
-        return Some(a.1);
+        return Some(Box::new(Unit(a.1)));
     }
     let names: Vec<&str> = ARG_NAMES.iter().map(|(n, _)| *n).collect();
     let found = expr_text(e);

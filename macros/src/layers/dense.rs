@@ -5,10 +5,11 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Ident;
 
-use super::{activation, Cx, Field, Kind, Layer, Role, Step, Structs};
+use super::{activation, Cx, Kind};
 use crate::args::Spec;
 use crate::parse::LayerAst;
 use crate::paths::{dfdx, tn};
+use crate::plan::{Field, Layer, Role, Step, Structs};
 use crate::shape::{Rank, Shape, Size};
 
 pub const KINDS: &[Kind] = &[Kind {

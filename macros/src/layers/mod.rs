@@ -14,15 +14,11 @@ pub mod pool;
 pub mod residual;
 pub mod window;
 
-use proc_macro2::{Span, TokenStream};
-use syn::Ident;
-
 use crate::ctxt::Ctxt;
 use crate::flow::Flow;
 use crate::parse::LayerAst;
-use crate::plan::Plan;
-use crate::shape::{Shape, Size};
-use activation::Act;
+use crate::plan::{Layer, Plan};
+use crate::shape::Shape;
 
 /// One layer name of the DSL.
 pub struct Kind {
@@ -74,129 +70,8 @@ pub struct Cx<'a> {
     /// Set by the rule when the input must first be cast to a shape the macro cannot
     /// compare itself (sizes from constants, a nested network's output).
     pub cast_in: Option<Shape>,
-    /// `activation = ...`, set by the rule.
-    pub act: Option<Act>,
+    /// `activation = ...`, set by the rule: a layer without a field, run after this one.
+    pub act: Option<Box<dyn Layer>>,
     /// Checks a layer list inside this one (a `Residual`'s).
     pub inner: &'a dyn Fn(&mut Ctxt, &[LayerAst], &Flow) -> Plan,
-}
-
-/// A checked layer, as code generation sees it.
-pub trait Layer {
-    /// The struct field of this layer (`field`, spanned at the layer).
-    fn field(&self, field: &Ident, span: Span, structs: &mut dyn Structs) -> Field;
-
-    /// What the fusion pass may fold into or around this layer.
-    fn role(&self) -> Role {
-        Role::Other
-    }
-
-    /// The forward statements: they take the batch in `x` and leave the result in `x`.
-    fn forward(&self, step: &Step<'_>) -> TokenStream;
-
-    /// The layers inside this one, each with a summary row of its own (a `Residual`'s);
-    /// this layer's own row then counts no parameters.
-    fn inner(&self) -> Option<&Plan> {
-        None
-    }
-}
-
-/// A layer's struct field.
-pub struct Field {
-    pub ty: TokenStream,
-    /// How a built module gets it: `None` for a field with tensors (built, visited and
-    /// named by dfdx's `TensorCollection`), else the expression it is built from.
-    pub init: Option<TokenStream>,
-}
-
-/// Makes the struct that holds a layer list inside a layer (a `Residual`'s).
-pub trait Structs {
-    /// Declares the struct for `plan`'s layers and returns its type (generic in `__E`, `__D`).
-    fn inner_struct(&mut self, plan: &Plan, field: &Ident) -> TokenStream;
-}
-
-/// What the fusion pass (`fuse.rs`) may do with a layer.
-pub enum Role {
-    /// A 2-d convolution: a ReLU after it, then a 2-d max pooling, then `Flatten, Dense`
-    /// can run inside its op.
-    Conv,
-    /// A plain ReLU.
-    Relu,
-    /// A plain softmax.
-    Softmax,
-    /// A 2-d max pooling.
-    MaxPool(Box<FusedPool>),
-    /// A flatten, which a dense layer right after reads in place.
-    Flatten,
-    /// A dense layer: a ReLU after it runs inside its op.
-    Dense,
-    Other,
-}
-
-/// The three forward passes the generated module has.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Pass {
-    /// `forward`: dropout off, batch-norm running statistics.
-    Infer,
-    /// `forward_mut`: dropout and batch statistics on.
-    Train,
-    /// What `fit` runs: as `Train`, but the layer receiving the network's input skips
-    /// its gradient.
-    Fit,
-}
-
-impl Pass {
-    pub fn train(self) -> bool {
-        self != Pass::Infer
-    }
-    /// The pass of a layer list inside a layer: no layer there receives the input.
-    pub fn inner(self) -> Pass {
-        match self {
-            Pass::Fit => Pass::Train,
-            p => p,
-        }
-    }
-}
-
-/// What the fusion pass folded into one layer's op.
-#[derive(Default)]
-pub struct Fused {
-    /// A ReLU after it (the layer, or `activation = relu`).
-    pub relu: bool,
-    /// A 2-d max pooling after that.
-    pub max_pool: Option<Box<FusedPool>>,
-    /// `Flatten, Dense` after that.
-    pub dense: Option<FusedDense>,
-    /// A flatten: the dense layer after it reads its input in place.
-    pub into_dense: bool,
-}
-
-/// A 2-d max pooling's window, stride and padding.
-pub struct FusedPool {
-    pub k: Size,
-    pub s: Size,
-    pub p: Size,
-}
-
-pub struct FusedDense {
-    pub field: Ident,
-    /// A ReLU after the dense layer.
-    pub relu: bool,
-}
-
-/// What a layer's forward step works with.
-pub struct Step<'a> {
-    /// Reaches the struct holding the field: `self`, or `self.residual_3`.
-    pub acc: &'a TokenStream,
-    pub field: &'a Ident,
-    pub span: Span,
-    pub pass: Pass,
-    /// What reaches the layer (after its `cast_in`).
-    pub input: &'a Shape,
-    /// What comes out: its own output, or that of the last layer fused into it.
-    pub output: &'a Shape,
-    pub fused: &'a Fused,
-    /// Whether the backward pass needs this layer's input gradient.
-    pub input_grad: bool,
-    /// Writes the steps of a layer list inside this layer.
-    pub inner: &'a dyn Fn(&Plan, &TokenStream, &Shape, Pass) -> TokenStream,
 }

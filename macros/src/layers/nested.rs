@@ -5,10 +5,11 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote_spanned;
 use syn::{Ident, Path};
 
-use super::{Cx, Field, Layer, Step, Structs};
+use super::Cx;
 use crate::cast::cast;
 use crate::parse::{path_text, LayerAst};
 use crate::paths::tn;
+use crate::plan::{Field, Layer, Step, Structs};
 use crate::shape::Shape;
 
 /// The layer, and its name for the summary (the path's last segment).

@@ -4,10 +4,11 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Ident;
 
-use super::{Cx, Field, Kind, Layer, Step, Structs};
+use super::{Cx, Kind};
 use crate::args::Spec;
 use crate::parse::LayerAst;
 use crate::paths::{dfdx, tn};
+use crate::plan::{Field, Layer, Step, Structs};
 use crate::shape::{Rank, Size};
 
 pub const KINDS: &[Kind] = &[

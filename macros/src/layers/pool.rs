@@ -5,11 +5,12 @@ use quote::{quote, quote_spanned};
 use syn::Ident;
 
 use super::window::{padding, slide, Window};
-use super::{Cx, Field, FusedPool, Kind, Layer, Role, Step, Structs};
+use super::{Cx, Kind};
 use crate::args::Spec;
 use crate::flow::spatial_help;
 use crate::parse::LayerAst;
 use crate::paths::{dfdx, tn};
+use crate::plan::{Field, FusedPool, Layer, Role, Step, Structs};
 use crate::shape::{Rank, Shape, Size};
 
 pub const KINDS: &[Kind] = &[

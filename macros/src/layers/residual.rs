@@ -4,11 +4,12 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Ident;
 
-use super::{Cx, Field, Kind, Layer, Step, Structs};
+use super::{Cx, Kind};
 use crate::cast::cast;
 use crate::parse::LayerAst;
 use crate::paths::dfdx;
 use crate::plan::Plan;
+use crate::plan::{Field, Layer, Step, Structs};
 
 pub const KINDS: &[Kind] = &[Kind {
     name: "Residual",
