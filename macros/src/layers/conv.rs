@@ -1,4 +1,5 @@
-//! Convolutions: `Conv2D(filters, kernel)` on `(C, H, W)`.
+//! Convolutions: `Conv2D(filters, kernel)` on `(C, H, W)`, `Conv1D(filters, kernel)` on
+//! `(C, L)`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -13,14 +14,25 @@ use crate::paths::{dfdx, tn};
 use crate::plan::{Field, Layer, Role, Step, Structs};
 use crate::shape::{Rank, Shape, Size};
 
-pub const KINDS: &[Kind] = &[Kind {
-    name: "Conv2D",
-    stem: "conv2d",
-    braces: false,
-    rule: conv2d,
-}];
+pub const KINDS: &[Kind] = &[
+    Kind {
+        name: "Conv2D",
+        stem: "conv2d",
+        braces: false,
+        rule: conv2d,
+    },
+    Kind {
+        name: "Conv1D",
+        stem: "conv1d",
+        braces: false,
+        rule: conv1d,
+    },
+];
 
-pub const ALIASES: &[(&str, &str)] = &[];
+pub const ALIASES: &[(&str, &str)] = &[
+    ("Convolution1D", "Conv1D"),
+    ("Convolution2D", "Conv2D"),
+];
 
 const SPEC: Spec = Spec {
     positional: &["filters", "kernel"],
@@ -125,21 +137,51 @@ fn conv2d(cx: &mut Cx<'_>, layer: &LayerAst) -> Option<Box<dyn Layer>> {
 
 struct Conv2D(Conv);
 
+impl Conv {
+    /// The const generic arguments of the runtime type, `I, O, K, S, P, DIL, BIAS`.
+    fn generics(&self) -> TokenStream {
+        let (i, o, k, s, p, d) = (
+            self.cin.arg(),
+            self.filters.arg(),
+            self.k.arg(),
+            self.s.arg(),
+            self.p.arg(),
+            self.d.arg(),
+        );
+        let bias = self.bias;
+        quote!(#i, #o, #k, #s, #p, #d, #bias)
+    }
+}
+
+fn conv1d(cx: &mut Cx<'_>, layer: &LayerAst) -> Option<Box<dyn Layer>> {
+    conv(cx, layer, "Conv1D", Rank::Seq).map(|c| Box::new(Conv1D(c)) as Box<dyn Layer>)
+}
+
+struct Conv1D(Conv);
+
+impl Layer for Conv1D {
+    fn field(&self, _: &Ident, span: Span, _: &mut dyn Structs) -> Field {
+        let (tn, g) = (tn(), self.0.generics());
+        Field {
+            ty: quote_spanned!(span=> #tn::layers::Conv1D<#g, __E, __D>),
+            init: None,
+        }
+    }
+
+    fn forward(&self, step: &Step<'_>) -> TokenStream {
+        let (dfdx, tn, acc, f, out_ty) = (dfdx(), tn(), step.acc, step.field, step.output.tensor_ty());
+        quote_spanned! {step.span=>
+            let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?;
+            let x: #out_ty = #tn::realize(x)?;
+        }
+    }
+}
+
 impl Layer for Conv2D {
     fn field(&self, _: &Ident, span: Span, _: &mut dyn Structs) -> Field {
-        let Conv2D(c) = self;
-        let tn = tn();
-        let (i, o, k, s, p, d) = (
-            c.cin.arg(),
-            c.filters.arg(),
-            c.k.arg(),
-            c.s.arg(),
-            c.p.arg(),
-            c.d.arg(),
-        );
-        let bias = c.bias;
+        let (tn, g) = (tn(), self.0.generics());
         Field {
-            ty: quote_spanned!(span=> #tn::layers::Conv2D<#i, #o, #k, #s, #p, #d, #bias, __E, __D>),
+            ty: quote_spanned!(span=> #tn::layers::Conv2D<#g, __E, __D>),
             init: None,
         }
     }
