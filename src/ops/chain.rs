@@ -5,9 +5,9 @@
 
 use dfdx::prelude::*;
 
-use super::cpu::{add_into, conv_backward, put_grad, read, take_grad, untape, Argmax, Saved};
+use super::conv2d::direct::{self, f32s};
+use super::conv2d::{add_into, conv_backward, put_grad, read, take_grad, untape, Argmax, Saved};
 use super::dense::{self, f32s_mut, Sizes};
-use super::direct::{self, f32s};
 use super::generic::{conv_geom, pool_geom};
 use super::scratch::{copy_of, Scratch};
 use super::{Conv2DParams, ConvGeom, DenseParams, PoolGeom};

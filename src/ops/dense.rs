@@ -8,8 +8,8 @@
 
 use dfdx::prelude::*;
 
-use super::cpu::{put_grad, take_grad};
-use super::direct::{as_f32_mut, f32s};
+use super::conv2d::direct::{as_f32_mut, f32s};
+use super::conv2d::{put_grad, take_grad};
 use super::gemm::{gemm, gemm_select, Operand, Select};
 use super::scratch::{copy_of, Scratch};
 use super::DenseParams;

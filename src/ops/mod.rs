@@ -6,12 +6,14 @@
 //! the two to agree with each other and with naive reference loops.
 
 pub(crate) mod chain;
-pub mod cpu;
+pub mod conv2d;
 pub mod dense;
-mod direct;
 pub(crate) mod gemm;
 pub mod generic;
 pub mod scratch;
+
+// The CPU ops' old path, until the op folders are split out.
+pub use conv2d as cpu;
 
 /// Hyper-parameters of a 2-d convolution, and what is fused into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

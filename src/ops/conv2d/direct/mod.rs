@@ -17,7 +17,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::{ConvGeom, PoolGeom};
+use crate::ops::{ConvGeom, PoolGeom};
 
 /// The argmax of a pooled output that gets no gradient: ReLU zeroed the window's maximum.
 pub(crate) const NONE: u8 = u8::MAX;
@@ -283,7 +283,7 @@ pub(crate) fn backward(
         return zero();
     }
     let offs = l.offsets();
-    let per = super::cpu::IMAGES_PER_PARTIAL;
+    let per = super::IMAGES_PER_PARTIAL;
     let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..g.batch.div_ceil(per))
         .into_par_iter()
         .map(|chunk| {
@@ -516,7 +516,7 @@ pub(crate) fn backward_plain(
         None => (0..g.batch).map(|b| (b, None)).collect(),
     };
     let partials: Vec<(Vec<f32>, Vec<f32>)> = items
-        .par_chunks_mut(super::cpu::IMAGES_PER_PARTIAL)
+        .par_chunks_mut(super::IMAGES_PER_PARTIAL)
         .map_init(
             || {
                 let gyp = vec![0.0f32; if has_gx { lg.len() } else { 0 }];

@@ -7,7 +7,9 @@ use dfdx::prelude::*;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::direct::{self, f32s};
+pub(crate) mod direct;
+
+use self::direct::f32s;
 use super::generic::{conv_geom, pool_geom};
 use super::scratch::Scratch;
 use super::{Conv2DParams, ConvGeom, Pool2DKind, Pool2DParams, PoolGeom};
