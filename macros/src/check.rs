@@ -727,7 +727,7 @@ impl Checker {
                     let args = quote!(#ne, #ke, #se, #pe, #de);
                     self.check(
                         layer.span(),
-                        quote!(::typenet::ops::out_size(#args).is_some()),
+                        quote!(::typenet::__private::out_size(#args).is_some()),
                         format!(
                             "{}: the {what} is larger than its (padded) input, or a size is zero",
                             layer.text

@@ -203,7 +203,7 @@ pub fn steps(
                             };
                             let (k, s, pad) = (&k.expr, &s.expr, &pad.expr);
                             let mp = quote_spanned! {span=>
-                                ::core::option::Option::Some(::typenet::ops::Pool2DParams { window: #k, stride: #s, padding: #pad })
+                                ::core::option::Option::Some(::typenet::__private::Pool2DParams { window: #k, stride: #s, padding: #pad })
                             };
                             (mp, p.output.tensor_ty())
                         }
@@ -230,7 +230,7 @@ pub fn steps(
                                     #fused,
                                     ::typenet::__private::DenseLayer::weight(&#acc.#df),
                                     ::typenet::__private::DenseLayer::bias(&#acc.#df),
-                                    ::typenet::ops::DenseParams { relu: #relu, input_grad: true },
+                                    ::typenet::__private::DenseParams { relu: #relu, input_grad: true },
                                 )?;
                             }
                         }
@@ -253,7 +253,7 @@ pub fn steps(
                 let ig = input_grad || input_layer(plan) != Some(i);
                 quote_spanned! {span=>
                     let b = #dfdx::shapes::HasShape::shape(&x).0;
-                    let x: #out_ty = ::typenet::__private::dense(&#acc.#f, x, b, ::typenet::ops::DenseParams {
+                    let x: #out_ty = ::typenet::__private::dense(&#acc.#f, x, b, ::typenet::__private::DenseParams {
                         relu: #relu,
                         input_grad: #ig,
                     })?;
