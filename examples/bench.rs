@@ -12,23 +12,10 @@ use std::time::Instant;
 use dfdx::nn::modules::Module;
 use dfdx::optim::{Adam, Optimizer};
 use dfdx::prelude::*;
+use typenet::backend::DenseParams;
 use typenet::layers::{Conv2D, Flatten, MaxPool2D};
-use typenet::ops::DenseParams;
+use typenet::models::{MnistCnn, MnistCnnModule};
 use typenet::prelude::*;
-
-network! {
-    /// The Keras MNIST convnet.
-    pub struct MnistCnn: (1, 28, 28) -> (10) {
-        Conv2D(32, 3),
-        ReLU,
-        MaxPool2D(2),
-        Flatten,
-        Dense(128),
-        ReLU,
-        Dense(10),
-        Softmax,
-    }
-}
 
 const TRAIN_IMAGES: usize = 60_000;
 const TEST_IMAGES: usize = 10_000;
@@ -261,7 +248,7 @@ fn main() {
     let conv = Conv2D::<1, 32, 3, 1, 0, 1, true, f32, Cpu>::build(&dev);
     let fused = typenet::layers::Fused {
         relu: true,
-        max_pool: Some(typenet::ops::Pool2DParams {
+        max_pool: Some(typenet::backend::Pool2DParams {
             window: 2,
             stride: 2,
             padding: 0,

@@ -52,23 +52,10 @@ use dfdx::prelude::*;
 use typenet::data::sampling::{
     class_counts, random_over_sample, random_under_sample, subsample_classes,
 };
+use typenet::models::MnistCnn;
 use typenet::plot::plot_training_report;
 use typenet::prelude::*;
 use typenet::train::{balanced_class_weights, confusion_matrix, predict, ConfusionMatrix};
-
-network! {
-    /// The Keras MNIST convnet.
-    pub struct MnistCnn: (1, 28, 28) -> (10) {
-        Conv2D(32, 3),
-        ReLU,
-        MaxPool2D(2),
-        Flatten,
-        Dense(128),
-        ReLU,
-        Dense(10),
-        Softmax,
-    }
-}
 
 /// Compare remedies for class imbalance on an imbalanced MNIST.
 #[derive(Debug, Parser)]

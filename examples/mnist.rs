@@ -44,25 +44,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use common::{learning_rate, positive};
 use dfdx::prelude::*;
+use typenet::models::MnistCnn;
 use typenet::plot::plot_training_report;
 use typenet::prelude::*;
 use typenet::train::{
     fit_with, predict, read_checkpoint_epoch, Callback, CsvLogger, ModelCheckpoint,
 };
-
-network! {
-    /// The Keras MNIST convnet.
-    pub struct MnistCnn: (1, 28, 28) -> (10) {
-        Conv2D(32, 3),
-        ReLU,
-        MaxPool2D(2),
-        Flatten,
-        Dense(128),
-        ReLU,
-        Dense(10),
-        Softmax,
-    }
-}
 
 /// Train the Keras MNIST convnet with typenet and dfdx.
 #[derive(Debug, Parser)]

@@ -15,7 +15,7 @@ pub const KEEP_MALLOC_ENV: &str = "TYPENET_KEEP_MALLOC";
 /// Raises glibc's mmap and trim thresholds (to 32 MiB and 64 MiB) once per process. Called
 /// by the CPU kernels and by `fit`; a no-op on other platforms and C libraries, and when
 /// `TYPENET_KEEP_MALLOC` is set.
-pub fn tune_allocator() {
+pub(crate) fn tune_allocator() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os(KEEP_MALLOC_ENV).is_some() {

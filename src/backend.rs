@@ -1,4 +1,5 @@
-//! Which devices and element types typenet's layers run on.
+//! Which devices and element types typenet's layers run on, and the parameters of their
+//! ops.
 //!
 //! Every layer works on any [`Backend`]: dfdx's `Cpu` (with typenet's fast kernels) and,
 //! with the `cuda` feature, dfdx's `Cuda` (with convolution and pooling built from dfdx ops
@@ -6,48 +7,17 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{self, Conv2DParams, DenseParams, Pool2DKind, Pool2DParams};
+use crate::ops::{chain, conv2d, dense, pool2d};
 
-/// An element type the layers can compute in: `f32` or `f64`.
-pub trait Element:
-    Dtype
-    + num_traits::Float
-    + rand_distr::uniform::SampleUniform
-    + crate::ops::scratch::Reuse
-    + Send
-    + Sync
-    + 'static
-{
-    /// An integer that orders like the float (IEEE total order, except that -0.0 and +0.0
-    /// are equal; a positive NaN is above +inf). Integer compares let kernels select
-    /// without branches.
-    fn order_key(self) -> i64;
-}
+pub use crate::element::{Element, Tensor4};
+pub use crate::ops::{Conv2DParams, DenseParams, Pool2DKind, Pool2DParams, PoolParams};
 
-impl Element for f32 {
-    #[inline(always)]
-    fn order_key(self) -> i64 {
-        // `+ 0.0` turns -0.0 into +0.0: the two zeros compare equal, as in IEEE.
-        let b = (self + 0.0).to_bits() as i32;
-        (b ^ (((b >> 31) as u32) >> 1) as i32) as i64
-    }
-}
-
-impl Element for f64 {
-    #[inline(always)]
-    fn order_key(self) -> i64 {
-        let b = (self + 0.0).to_bits() as i64;
-        b ^ (((b >> 63) as u64) >> 1) as i64
-    }
-}
-
-/// A 4-d tensor whose dimensions other than the batch are only known at run time.
-pub type Tensor4<B, E, D, T> = Tensor<(B, usize, usize, usize), E, D, T>;
-
-/// A dfdx device that typenet's layers run on.
+/// A dfdx device that typenet's layers run on. Each method is one op; on `Cpu` the op
+/// chooses its kernels itself.
 pub trait Backend<E: Element>: Device<E> {
     /// 2-d convolution (cross-correlation, as in PyTorch and Keras) of `x` `(B, C, H, W)`
-    /// with `w` `(O, C, K, K)`, plus `bias` `(O,)`, optionally followed by ReLU.
+    /// with `w` `(O, C, KH, KW)`, plus `bias` `(O,)`, with what `p` fuses (ReLU, max
+    /// pooling).
     fn conv2d<B: Dim, T: Tape<E, Self> + Merge<T>>(
         x: Tensor4<B, E, Self, T>,
         w: Tensor4<usize, E, Self, T>,
@@ -55,11 +25,12 @@ pub trait Backend<E: Element>: Device<E> {
         p: Conv2DParams,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err>;
 
-    /// Max or average pooling over square windows of `x` `(B, C, H, W)`.
+    /// Max or average pooling of `x` `(B, C, H, W)` over windows of `p` ([`Pool2DParams`]
+    /// for square ones, [`PoolParams`] for one size per axis).
     fn pool2d<B: Dim, T: Tape<E, Self>>(
         x: Tensor4<B, E, Self, T>,
         kind: Pool2DKind,
-        p: Pool2DParams,
+        p: impl Into<PoolParams>,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err>;
 
     /// A dense layer, `x W^T + bias`, with what `p` fuses: `x` is any tensor of `batch`
@@ -84,9 +55,7 @@ pub trait Backend<E: Element>: Device<E> {
         dense_w: &Tensor<(O, I), E, Self>,
         dense_bias: Option<&Tensor<(O,), E, Self>>,
         dp: DenseParams,
-    ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
-        conv2d_then_dense(x, w, bias, p, dense_w, dense_bias, dp)
-    }
+    ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err>;
 
     /// The device's error for a shape that does not fit (an internal invariant broken).
     fn shape_error() -> Self::Err;
@@ -102,15 +71,15 @@ where
         bias: Option<Tensor<(usize,), E, Self, T>>,
         p: Conv2DParams,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
-        ops::cpu::conv2d(x, w, bias, p)
+        conv2d::cpu(x, w, bias, p)
     }
 
     fn pool2d<B: Dim, T: Tape<E, Self>>(
         x: Tensor4<B, E, Self, T>,
         kind: Pool2DKind,
-        p: Pool2DParams,
+        p: impl Into<PoolParams>,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
-        ops::cpu::pool2d(x, kind, p)
+        pool2d::cpu(x, kind, p)
     }
 
     fn dense<S: Shape, B: Dim, I: Dim, O: Dim, T: Tape<E, Self>>(
@@ -120,11 +89,7 @@ where
         bias: Option<&Tensor<(O,), E, Self>>,
         p: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
-        if ops::dense::cpu_runs::<E>() {
-            ops::dense::cpu(x, batch, w, bias, p)
-        } else {
-            ops::dense::generic(x, batch, w, bias, p)
-        }
+        dense::cpu(x, batch, w, bias, p)
     }
 
     fn conv2d_dense<B: Dim, I: Dim, O: Dim, T: Tape<E, Self> + Merge<T>>(
@@ -136,10 +101,7 @@ where
         dense_bias: Option<&Tensor<(O,), E, Self>>,
         dp: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
-        if ops::chain::applies::<E>(x.shape(), w.shape(), p, dense_w.shape().1.size()) {
-            return ops::chain::conv2d_dense(x, w, bias, p, dense_w, dense_bias, dp);
-        }
-        conv2d_then_dense(x, w, bias, p, dense_w, dense_bias, dp)
+        chain::cpu(x, w, bias, p, dense_w, dense_bias, dp)
     }
 
     fn shape_error() -> Self::Err {
@@ -158,15 +120,15 @@ where
         bias: Option<Tensor<(usize,), E, Self, T>>,
         p: Conv2DParams,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
-        ops::generic::conv2d(x, w, bias, p)
+        conv2d::generic(x, w, bias, p)
     }
 
     fn pool2d<B: Dim, T: Tape<E, Self>>(
         x: Tensor4<B, E, Self, T>,
         kind: Pool2DKind,
-        p: Pool2DParams,
+        p: impl Into<PoolParams>,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
-        ops::generic::pool2d(x, kind, p)
+        pool2d::generic(x, kind, p)
     }
 
     fn dense<S: Shape, B: Dim, I: Dim, O: Dim, T: Tape<E, Self>>(
@@ -176,35 +138,24 @@ where
         bias: Option<&Tensor<(O,), E, Self>>,
         p: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
-        ops::dense::generic(x, batch, w, bias, p)
+        dense::generic(x, batch, w, bias, p)
+    }
+
+    fn conv2d_dense<B: Dim, I: Dim, O: Dim, T: Tape<E, Self> + Merge<T>>(
+        x: Tensor4<B, E, Self, T>,
+        w: Tensor4<usize, E, Self, T>,
+        bias: Option<Tensor<(usize,), E, Self, T>>,
+        p: Conv2DParams,
+        dense_w: &Tensor<(O, I), E, Self>,
+        dense_bias: Option<&Tensor<(O,), E, Self>>,
+        dp: DenseParams,
+    ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
+        chain::generic(x, w, bias, p, dense_w, dense_bias, dp)
     }
 
     fn shape_error() -> Self::Err {
         CudaError::Cpu(CpuError::WrongNumElements)
     }
-}
-
-/// [`Backend::conv2d_dense`] as its two ops.
-#[allow(clippy::too_many_arguments)]
-fn conv2d_then_dense<
-    B: Dim,
-    I: Dim,
-    O: Dim,
-    E: Element,
-    D: Backend<E>,
-    T: Tape<E, D> + Merge<T>,
->(
-    x: Tensor4<B, E, D, T>,
-    w: Tensor4<usize, E, D, T>,
-    bias: Option<Tensor<(usize,), E, D, T>>,
-    p: Conv2DParams,
-    dense_w: &Tensor<(O, I), E, D>,
-    dense_bias: Option<&Tensor<(O,), E, D>>,
-    dp: DenseParams,
-) -> Result<Tensor<(B, O), E, D, T>, D::Err> {
-    let batch = x.shape().0;
-    let h = D::conv2d(x, w, bias, p)?;
-    D::dense(h, batch, dense_w, dense_bias, dp)
 }
 
 /// Changes a tensor's shape type to an equal shape (`usize` to `Const` dims or back),

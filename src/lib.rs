@@ -1,18 +1,26 @@
 #![doc = include_str!("../README.md")]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
-pub mod alloc;
+// `network!` names this crate `::typenet`, also inside it (`models`).
+extern crate self as typenet;
+
+mod alloc;
 pub mod backend;
 pub mod data;
+mod element;
 mod glue;
 pub mod layers;
+pub mod models;
 pub mod network;
-pub mod ops;
+mod ops;
 pub mod optim;
 pub mod plot;
 pub mod summary;
 pub mod train;
 pub mod weights;
 
+pub use alloc::KEEP_MALLOC_ENV;
 pub use backend::{Backend, Element};
 pub use network::{Batch, Network, NetworkSpec, SampleShape};
 pub use summary::{Summary, SummaryRow};
@@ -41,9 +49,37 @@ pub mod prelude {
 pub mod __private {
     pub use crate::backend::{realize, Backend, Element};
     pub use crate::glue::*;
+    pub use crate::layers::batch_norm::{
+        batch_norm1d, batch_norm1d_train, batch_norm2d, batch_norm2d_train,
+    };
     pub use crate::layers::{self, LayerParams};
     pub use crate::network::{Batch, Network, NetworkSpec, SampleShape};
-    pub use crate::ops::{out_size, DenseParams, Pool2DParams};
+    pub use crate::ops::{out_size, DenseParams, Pool2DParams, PoolParams};
     pub use crate::summary::{Summary, SummaryRow};
     pub use dfdx;
+
+    /// The ops by implementation, for the tests that check them against naive loops and
+    /// against each other.
+    pub mod ops {
+        pub use crate::ops::{
+            out_size, Conv2DParams, DenseParams, Pool2DKind, Pool2DParams, PoolParams,
+        };
+
+        /// The CPU ops, each choosing its kernels as `Cpu`'s `Backend` does.
+        pub mod cpu {
+            pub use crate::ops::conv2d::{cpu as conv2d, cpu_im2col as conv2d_im2col};
+            pub use crate::ops::pool2d::cpu as pool2d;
+        }
+
+        /// The ops built from dfdx ops (what `Cuda` runs).
+        pub mod generic {
+            pub use crate::ops::conv2d::generic as conv2d;
+            pub use crate::ops::pool2d::generic as pool2d;
+        }
+
+        /// The dense op.
+        pub mod dense {
+            pub use crate::ops::dense::generic;
+        }
+    }
 }

@@ -53,18 +53,44 @@ impl fmt::Display for OptimizerKind {
 }
 
 impl FromStr for OptimizerKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = OptimizerError;
+    fn from_str(s: &str) -> Result<Self, OptimizerError> {
         let lower = s.to_ascii_lowercase();
         Self::ALL
             .iter()
             .find(|(_, n)| *n == lower)
             .map(|(k, _)| *k)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
-                format!("unknown optimizer {s:?}; use one of {}", names.join(", "))
+            .ok_or_else(|| OptimizerError::UnknownKind {
+                name: s.to_string(),
             })
     }
+}
+
+/// An optimizer name or hyper-parameter that is not accepted; the message says what to use
+/// instead.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OptimizerError {
+    /// A name that is none of [`OptimizerKind::ALL`].
+    #[error("unknown optimizer {name:?}; use one of {}", kind_names())]
+    UnknownKind {
+        /// The name given.
+        name: String,
+    },
+    /// A learning rate that is not a positive finite number.
+    #[error("learning rate must be a positive finite number, got {0}")]
+    LearningRate(f64),
+    /// A momentum outside `[0, 1)`.
+    #[error("momentum must be in [0, 1), got {0}")]
+    Momentum(f64),
+    /// A weight decay that is negative or not finite.
+    #[error("weight decay must be a finite number >= 0, got {0}")]
+    WeightDecay(f64),
+}
+
+/// The names [`OptimizerKind`] parses from, for messages.
+fn kind_names() -> String {
+    let names: Vec<&str> = OptimizerKind::ALL.iter().map(|(_, n)| *n).collect();
+    names.join(", ")
 }
 
 /// The hyper-parameters of an [`AnyOptimizer`]; the defaults are Keras's.
@@ -102,21 +128,15 @@ impl OptimizerConfig {
     }
 
     /// An error naming the first hyper-parameter out of range.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), OptimizerError> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!(
-                "learning rate must be a positive finite number, got {}",
-                self.lr
-            ));
+            return Err(OptimizerError::LearningRate(self.lr));
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return Err(format!("momentum must be in [0, 1), got {}", self.momentum));
+            return Err(OptimizerError::Momentum(self.momentum));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(format!(
-                "weight decay must be a finite number >= 0, got {}",
-                self.weight_decay
-            ));
+            return Err(OptimizerError::WeightDecay(self.weight_decay));
         }
         Ok(())
     }
@@ -136,7 +156,7 @@ pub enum AnyOptimizer<M, E: Dtype, D: Storage<E>> {
 impl<M, E: Dtype, D: Storage<E>> AnyOptimizer<M, E, D> {
     /// Builds the optimizer `cfg` describes for `model`; a hyper-parameter out of range is
     /// an error that names it.
-    pub fn new(model: &M, cfg: OptimizerConfig) -> Result<Self, String> {
+    pub fn new(model: &M, cfg: OptimizerConfig) -> Result<Self, OptimizerError> {
         cfg.validate()?;
         let lr = cfg.lr;
         Ok(match cfg.kind {

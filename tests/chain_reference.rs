@@ -5,7 +5,7 @@
 
 use dfdx::prelude::*;
 use proptest::prelude::*;
-use typenet::ops::{generic, out_size, Conv2DParams, DenseParams, Pool2DParams};
+use typenet::__private::ops::{generic, out_size, Conv2DParams, DenseParams, Pool2DParams};
 use typenet::Backend;
 
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ fn run(c: &Case, fused: bool) -> [Vec<f32>; 6] {
         Cpu::conv2d_dense(x.leaky_trace(), cw.retaped(), conv_b, p, &dw, dense_b, dp)
     } else {
         let hid: T4 = generic::conv2d(x.leaky_trace(), cw.retaped(), conv_b, p).unwrap();
-        typenet::ops::dense::generic(hid, c.batch, &dw, dense_b, dp)
+        typenet::__private::ops::dense::generic(hid, c.batch, &dw, dense_b, dp)
     }
     .expect("runs");
     let yv = y.retaped::<NoneTape>().as_vec();

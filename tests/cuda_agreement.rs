@@ -5,7 +5,7 @@
 #![cfg(feature = "cuda")]
 
 use dfdx::prelude::*;
-use typenet::ops::{Conv2DParams, Pool2DKind, Pool2DParams};
+use typenet::backend::{Conv2DParams, Pool2DKind, Pool2DParams};
 use typenet::Backend;
 
 type T4<D, T = NoneTape> = Tensor<(usize, usize, usize, usize), f32, D, T>;
@@ -130,7 +130,7 @@ where
     D::Err: std::fmt::Debug,
 {
     let batch = x.shape().0;
-    let dp = typenet::ops::DenseParams::new().relu(true);
+    let dp = typenet::backend::DenseParams::new().relu(true);
     let y = match conv {
         Some((cw, p)) => {
             D::conv2d_dense(x.leaky_trace(), cw.retaped(), None, p, w, Some(b), dp).unwrap()

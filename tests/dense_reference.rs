@@ -5,7 +5,7 @@
 
 use dfdx::prelude::*;
 use proptest::prelude::*;
-use typenet::ops::{dense, DenseParams};
+use typenet::__private::ops::{dense, DenseParams};
 use typenet::Backend;
 
 #[derive(Debug, Clone)]

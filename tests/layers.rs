@@ -3,8 +3,8 @@
 
 use dfdx::nn::modules::Module;
 use dfdx::prelude::*;
-use typenet::layers::{AvgPool2D, Conv2D, Flatten, MaxPool2D};
-use typenet::ops::{self, Conv2DParams};
+use typenet::__private::ops::{self, Conv2DParams};
+use typenet::layers::{AvgPool2D, Conv2D, Flatten, LayerParams, MaxPool2D};
 
 type Conv = Conv2D<2, 4, 3, 1, 1, 1, true, f64, Cpu>;
 type ConvNoBias = Conv2D<2, 4, 3, 2, 0, 1, false, f64, Cpu>;
@@ -88,8 +88,8 @@ fn pools_and_flatten_shapes() {
 
 #[test]
 fn fused_conv_relu_pool_is_the_three_layers() {
+    use typenet::backend::Pool2DParams;
     use typenet::layers::Fused;
-    use typenet::ops::Pool2DParams;
     let dev = Cpu::seed_from_u64(9);
     let m = Conv::build(&dev);
     let x: Tensor<Rank4<2, 2, 8, 7>, f64, _> = dev.sample_normal();
@@ -113,4 +113,82 @@ fn fused_conv_relu_pool_is_the_three_layers() {
     let (g1, g2) = (y1.square().sum().backward(), y2.square().sum().backward());
     assert_close(&g1.get(&m.weight).as_vec(), &g2.get(&m.weight).as_vec());
     assert_close(&g1.get(&x).as_vec(), &g2.get(&x).as_vec());
+}
+
+/// `LayerParams` gives Keras's counts for every type `network!` puts in a network, and
+/// the trainable ones are what dfdx's optimizers update.
+#[test]
+fn layer_params_are_keras_counts() {
+    use dfdx::nn::modules::{
+        AvgPoolGlobal, BatchNorm1D, BatchNorm2D, Dropout, FastGeLU, LayerNorm1D, LeakyReLU, Linear,
+        MaxPoolGlobal, ReLU, Sigmoid, Softmax, Tanh, UnbiasedLinear,
+    };
+    type First = Conv2D<1, 32, 3, 1, 0, 1, true, f32, Cpu>;
+    type Hidden = Linear<5408, 128, f32, Cpu>;
+    type Out = Linear<128, 10, f32, Cpu>;
+    // Keras's summary of the MNIST convnet: 320 + 692,352 + 1,290.
+    assert_eq!(First::PARAMS, 320);
+    assert_eq!(<Hidden as LayerParams>::PARAMS, 692_352);
+    assert_eq!(<Out as LayerParams>::PARAMS, 1_290);
+    assert_eq!(<ConvNoBias as LayerParams>::PARAMS, 3 * 3 * 2 * 4);
+    assert_eq!(<UnbiasedLinear<6, 5, f32, Cpu> as LayerParams>::PARAMS, 30);
+    // Batch norm: gamma, beta (trainable), moving mean and variance.
+    assert_eq!(<BatchNorm2D<32, f32, Cpu> as LayerParams>::PARAMS, 128);
+    assert_eq!(
+        <BatchNorm2D<32, f32, Cpu> as LayerParams>::TRAINABLE_PARAMS,
+        64
+    );
+    assert_eq!(<BatchNorm1D<10, f32, Cpu> as LayerParams>::PARAMS, 40);
+    assert_eq!(
+        <BatchNorm1D<10, f32, Cpu> as LayerParams>::TRAINABLE_PARAMS,
+        20
+    );
+    assert_eq!(<LayerNorm1D<16, f32, Cpu> as LayerParams>::PARAMS, 32);
+    assert_eq!(
+        <LayerNorm1D<16, f32, Cpu> as LayerParams>::TRAINABLE_PARAMS,
+        32
+    );
+    let none = [
+        MaxPool2D::<2, 2, 0>::PARAMS,
+        AvgPool2D::<3, 1, 1>::PARAMS,
+        Flatten::PARAMS,
+        ReLU::PARAMS,
+        Sigmoid::PARAMS,
+        Tanh::PARAMS,
+        FastGeLU::PARAMS,
+        Softmax::PARAMS,
+        LeakyReLU::<f32>::PARAMS,
+        Dropout::PARAMS,
+        AvgPoolGlobal::PARAMS,
+        MaxPoolGlobal::PARAMS,
+    ];
+    assert_eq!(none, [0; 12]);
+    assert_eq!(Flatten::TRAINABLE_PARAMS + ReLU::TRAINABLE_PARAMS, 0);
+    // The trainable counts are the tensors dfdx's optimizers see.
+    let dev = Cpu::default();
+    assert_eq!(
+        Linear::<7, 3, f32, Cpu>::build(&dev).num_trainable_params(),
+        <Linear<7, 3, f32, Cpu> as LayerParams>::TRAINABLE_PARAMS
+    );
+    assert_eq!(
+        UnbiasedLinear::<7, 3, f32, Cpu>::build(&dev).num_trainable_params(),
+        <UnbiasedLinear<7, 3, f32, Cpu> as LayerParams>::TRAINABLE_PARAMS
+    );
+    assert_eq!(
+        LayerNorm1D::<9, f32, Cpu>::build(&dev).num_trainable_params(),
+        <LayerNorm1D<9, f32, Cpu> as LayerParams>::TRAINABLE_PARAMS
+    );
+    assert_eq!(
+        BatchNorm2D::<5, f32, Cpu>::build(&dev).num_trainable_params(),
+        <BatchNorm2D<5, f32, Cpu> as LayerParams>::TRAINABLE_PARAMS
+    );
+    assert_eq!(
+        First::build(&dev).num_trainable_params(),
+        First::TRAINABLE_PARAMS
+    );
+    // The network's total is the sum of its layers'.
+    assert_eq!(
+        typenet::models::MnistCnn::PARAMS,
+        First::PARAMS + <Hidden as LayerParams>::PARAMS + <Out as LayerParams>::PARAMS
+    );
 }

@@ -6,16 +6,12 @@
 //! epoch of 6,000 images in batches of 32 gives 0.87-0.90 depending on the seed; this
 //! setting gives 0.93-0.955 over seeds 0-3, a safe margin.)
 
-// The model, declared with `network!`.
-#[path = "train_support/mnist_network.rs"]
-mod model;
-
 use std::path::Path;
 
 use dfdx::optim::Adam;
 use dfdx::prelude::*;
-use model::MnistCnn;
 use typenet::data::load_mnist;
+use typenet::models::MnistCnn;
 use typenet::train::{evaluate, fit, FitConfig};
 
 #[test]

@@ -1,12 +1,19 @@
 //! Convolution and pooling, forward and every gradient, checked against naive reference
-//! loops on random shapes, strides, paddings and dilations — for both the fast CPU kernels
-//! and the generic dfdx-op path (the one CUDA runs), which must also agree with each other.
+//! loops on random shapes, strides, paddings and dilations, square or with one size per
+//! axis (`1 x k` kernels and windows: the 1-d layers) — for both the fast CPU kernels and
+//! the generic dfdx-op path (the one CUDA runs), which must also agree with each other.
 
 use dfdx::prelude::*;
 use proptest::prelude::*;
-use typenet::ops::{self, out_size, Conv2DParams, Pool2DKind, Pool2DParams};
+use typenet::__private::ops::{self, out_size, Conv2DParams, Pool2DKind, Pool2DParams, PoolParams};
 
 type T4 = Tensor<(usize, usize, usize, usize), f64, Cpu>;
+
+/// Sizes per axis: `[rows, columns]`.
+type Axes = [usize; 2];
+
+/// A pooling window, stride and padding per axis.
+type Window = (Axes, Axes, Axes);
 
 #[derive(Debug, Clone)]
 struct ConvCase {
@@ -15,16 +22,48 @@ struct ConvCase {
     h: usize,
     w: usize,
     o: usize,
-    k: usize,
-    s: usize,
-    p: usize,
-    d: usize,
+    k: Axes,
+    s: Axes,
+    p: Axes,
+    d: Axes,
     bias: bool,
     relu: bool,
-    /// Max pooling (window, stride, padding) fused after the convolution.
-    pool: Option<(usize, usize, usize)>,
+    /// Max pooling fused after the convolution.
+    pool: Option<Window>,
     input_grad: bool,
     seed: u64,
+}
+
+impl ConvCase {
+    /// The convolution's output size per axis, when the kernel fits.
+    fn out(&self) -> Option<Axes> {
+        Some([
+            out_size(self.h, self.k[0], self.s[0], self.p[0], self.d[0])?,
+            out_size(self.w, self.k[1], self.s[1], self.p[1], self.d[1])?,
+        ])
+    }
+
+    /// Whether every size is the same along both axes (then the tests use the square
+    /// constructors).
+    fn square(&self) -> bool {
+        let sq = |a: Axes| a[0] == a[1];
+        sq(self.k)
+            && sq(self.s)
+            && sq(self.p)
+            && sq(self.d)
+            && self.pool.is_none_or(|(k, s, p)| sq(k) && sq(s) && sq(p))
+    }
+}
+
+/// Output size per axis of a pooling of `n`, when the window fits.
+fn pool_out(n: Axes, (k, s, p): Window) -> Option<Axes> {
+    if 2 * p[0] > k[0] || 2 * p[1] > k[1] {
+        return None;
+    }
+    Some([
+        out_size(n[0], k[0], s[0], p[0], 1)?,
+        out_size(n[1], k[1], s[1], p[1], 1)?,
+    ])
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -40,13 +79,13 @@ fn case(
         h,
         w,
         o,
-        k,
-        s,
-        p,
-        d,
+        k: [k; 2],
+        s: [s; 2],
+        p: [p; 2],
+        d: [d; 2],
         bias,
         relu,
-        pool,
+        pool: pool.map(|(k, s, p)| ([k; 2], [s; 2], [p; 2])),
         input_grad,
         seed,
     }
@@ -65,19 +104,58 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
         any::<u64>(),
     )
         .prop_map(|(dims, geom, flags, seed)| case(dims, geom, flags, seed))
-        .prop_filter("kernel and pooling window must fit", |c| {
-            let (Some(ho), Some(wo)) = (
-                out_size(c.h, c.k, c.s, c.p, c.d),
-                out_size(c.w, c.k, c.s, c.p, c.d),
-            ) else {
-                return false;
-            };
-            c.pool.is_none_or(|(k, s, p)| {
-                2 * p <= k
-                    && out_size(ho, k, s, p, 1).is_some()
-                    && out_size(wo, k, s, p, 1).is_some()
-            })
-        })
+        .prop_filter("kernel and pooling window must fit", fits)
+}
+
+/// Whether the kernel fits the input, and the pooling window (if any) the conv output.
+fn fits(c: &ConvCase) -> bool {
+    c.out()
+        .is_some_and(|hw| c.pool.is_none_or(|pool| pool_out(hw, pool).is_some()))
+}
+
+/// Random sizes per axis, most of them rectangular; `1 x k` kernels (the 1-d convolution,
+/// as `(C, 1, L)`) in about a third of the cases.
+fn rect_conv_case() -> impl Strategy<Value = ConvCase> {
+    let axes = |lo: usize, hi: usize| [lo..hi, lo..hi];
+    (
+        (1usize..4, 1usize..4, 1usize..9, 1usize..12, 1usize..5),
+        (axes(1, 4), axes(1, 4), axes(0, 3), axes(1, 3)),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of((axes(1, 4), axes(1, 3), axes(0, 2))),
+            any::<bool>(),
+        ),
+        (0usize..3, any::<u64>()),
+    )
+        .prop_map(
+            |((b, ch, h, w, o), (k, s, p, d), (bias, relu, pool, input_grad), (one_d, seed))| {
+                let mut c = ConvCase {
+                    b,
+                    c: ch,
+                    h,
+                    w,
+                    o,
+                    k,
+                    s,
+                    p,
+                    d,
+                    bias,
+                    relu,
+                    pool,
+                    input_grad,
+                    seed,
+                };
+                if one_d == 0 {
+                    // A 1-d convolution: one row, a 1 x k kernel, no padding on the rows
+                    // (and 1-d pooling after it).
+                    (c.h, c.k[0], c.s[0], c.p[0], c.d[0]) = (1, 1, 1, 0, 1);
+                    c.pool = c.pool.map(|(k, s, p)| ([1, k[1]], [1, s[1]], [0, p[1]]));
+                }
+                c
+            },
+        )
+        .prop_filter("kernel and pooling window must fit", fits)
 }
 
 fn random(dev: &Cpu, n: usize) -> Vec<f64> {
@@ -94,13 +172,14 @@ struct ConvRef {
 
 /// Direct loops: y = relu?(conv(x, w) + b); gradients of sum(y * r).
 fn conv_reference(c: &ConvCase, x: &[f64], w: &[f64], b: &[f64], r: &[f64]) -> ConvRef {
-    let ho = out_size(c.h, c.k, c.s, c.p, c.d).unwrap();
-    let wo = out_size(c.w, c.k, c.s, c.p, c.d).unwrap();
+    let [ho, wo] = c.out().unwrap();
+    let [kh, kw] = c.k;
     let xi = |n: usize, ch: usize, i: usize, j: usize| ((n * c.c + ch) * c.h + i) * c.w + j;
-    let wi = |o: usize, ch: usize, ki: usize, kj: usize| ((o * c.c + ch) * c.k + ki) * c.k + kj;
+    let wi = |o: usize, ch: usize, ki: usize, kj: usize| ((o * c.c + ch) * kh + ki) * kw + kj;
     let yi = |n: usize, o: usize, i: usize, j: usize| ((n * c.o + o) * ho + i) * wo + j;
-    let tap = |oi: usize, ki: usize, n: usize| -> Option<usize> {
-        let v = (oi * c.s + ki * c.d) as isize - c.p as isize;
+    // Input index along `axis` of tap `ki` for output `oi`, or `None` in the padding.
+    let tap = |axis: usize, oi: usize, ki: usize, n: usize| -> Option<usize> {
+        let v = (oi * c.s[axis] + ki * c.d[axis]) as isize - c.p[axis] as isize;
         (v >= 0 && (v as usize) < n).then_some(v as usize)
     };
     let mut y = vec![0.0; c.b * c.o * ho * wo];
@@ -110,9 +189,11 @@ fn conv_reference(c: &ConvCase, x: &[f64], w: &[f64], b: &[f64], r: &[f64]) -> C
                 for j in 0..wo {
                     let mut s = if c.bias { b[o] } else { 0.0 };
                     for ch in 0..c.c {
-                        for ki in 0..c.k {
-                            for kj in 0..c.k {
-                                if let (Some(r_), Some(c_)) = (tap(i, ki, c.h), tap(j, kj, c.w)) {
+                        for ki in 0..kh {
+                            for kj in 0..kw {
+                                if let (Some(r_), Some(c_)) =
+                                    (tap(0, i, ki, c.h), tap(1, j, kj, c.w))
+                                {
                                     s += x[xi(n, ch, r_, c_)] * w[wi(o, ch, ki, kj)];
                                 }
                             }
@@ -132,9 +213,11 @@ fn conv_reference(c: &ConvCase, x: &[f64], w: &[f64], b: &[f64], r: &[f64]) -> C
                     let g = if c.relu && y[idx] <= 0.0 { 0.0 } else { r[idx] };
                     gb[o] += g;
                     for ch in 0..c.c {
-                        for ki in 0..c.k {
-                            for kj in 0..c.k {
-                                if let (Some(r_), Some(c_)) = (tap(i, ki, c.h), tap(j, kj, c.w)) {
+                        for ki in 0..kh {
+                            for kj in 0..kw {
+                                if let (Some(r_), Some(c_)) =
+                                    (tap(0, i, ki, c.h), tap(1, j, kj, c.w))
+                                {
                                     gx[xi(n, ch, r_, c_)] += g * w[wi(o, ch, ki, kj)];
                                     gw[wi(o, ch, ki, kj)] += g * x[xi(n, ch, r_, c_)];
                                 }
@@ -160,12 +243,9 @@ fn assert_close(what: &str, got: &[f64], want: &[f64]) {
 
 /// Output values per image and channel (after the pooling, if any).
 fn out_len(c: &ConvCase) -> usize {
-    let ho = out_size(c.h, c.k, c.s, c.p, c.d).unwrap();
-    let wo = out_size(c.w, c.k, c.s, c.p, c.d).unwrap();
-    match c.pool {
-        Some((k, s, p)) => out_size(ho, k, s, p, 1).unwrap() * out_size(wo, k, s, p, 1).unwrap(),
-        None => ho * wo,
-    }
+    let hw = c.out().unwrap();
+    let [h, w] = c.pool.map_or(hw, |pool| pool_out(hw, pool).unwrap());
+    h * w
 }
 
 /// The reference for the whole op, with the pooling; and whether a pooling window tied.
@@ -174,8 +254,7 @@ fn reference(c: &ConvCase, x: &[f64], w: &[f64], b: &[f64], r: &[f64]) -> (ConvR
         return (conv_reference(c, x, w, b, r), false);
     };
     // Pool the reference convolution's output, then send the pooled gradient back.
-    let ho = out_size(c.h, c.k, c.s, c.p, c.d).unwrap();
-    let wo = out_size(c.w, c.k, c.s, c.p, c.d).unwrap();
+    let [ho, wo] = c.out().unwrap();
     let y = conv_reference(c, x, w, b, &vec![0.0; c.b * c.o * ho * wo]).y;
     let pc = PoolCase {
         b: c.b,
@@ -197,7 +276,8 @@ fn reference(c: &ConvCase, x: &[f64], w: &[f64], b: &[f64], r: &[f64]) -> (ConvR
 fn check_conv(c: &ConvCase) {
     let dev = Cpu::seed_from_u64(c.seed);
     let x: T4 = dev.tensor_from_vec(random(&dev, c.b * c.c * c.h * c.w), (c.b, c.c, c.h, c.w));
-    let w: T4 = dev.tensor_from_vec(random(&dev, c.o * c.c * c.k * c.k), (c.o, c.c, c.k, c.k));
+    let (kh, kw) = (c.k[0], c.k[1]);
+    let w: T4 = dev.tensor_from_vec(random(&dev, c.o * c.c * kh * kw), (c.o, c.c, kh, kw));
     let b = dev.tensor_from_vec(random(&dev, c.o), (c.o,));
     let (xv, wv, bv) = (x.as_vec(), w.as_vec(), b.as_vec());
     let r = random(&dev, c.b * c.o * out_len(c));
@@ -245,17 +325,21 @@ where
     let dev = Cpu::default();
     let narrow = |v: &[f64]| v.iter().map(|&v| E::from(v).unwrap()).collect::<Vec<E>>();
     let x: T4e<E> = dev.tensor_from_vec(narrow(x), (c.b, c.c, c.h, c.w));
-    let w: T4e<E> = dev.tensor_from_vec(narrow(w), (c.o, c.c, c.k, c.k));
+    let w: T4e<E> = dev.tensor_from_vec(narrow(w), (c.o, c.c, c.k[0], c.k[1]));
     let b = dev.tensor_from_vec(narrow(b), (c.o,));
-    let pool = c.pool.map(|(window, stride, padding)| Pool2DParams {
-        window,
-        stride,
-        padding,
-    });
-    let p = Conv2DParams::new(c.s, c.p, c.d)
-        .relu(c.relu)
-        .max_pool(pool)
-        .input_grad(c.input_grad);
+    let p = if c.square() {
+        // The square constructors, as `Conv2D` and `MaxPool2D` use them.
+        let pool = c.pool.map(|(window, stride, padding)| Pool2DParams {
+            window: window[0],
+            stride: stride[0],
+            padding: padding[0],
+        });
+        Conv2DParams::new(c.s[0], c.p[0], c.d[0]).max_pool(pool)
+    } else {
+        let pool = c.pool.map(|(k, s, p)| PoolParams::per_axis(k, s, p));
+        Conv2DParams::per_axis(c.s, c.p, c.d).max_pool_per_axis(pool)
+    };
+    let p = p.relu(c.relu).input_grad(c.input_grad);
     let bias = c.bias.then(|| b.retaped::<OwnedTape<E, Cpu>>());
     let y = f(x.leaky_trace(), w.retaped(), bias, p).expect("conv runs");
     let yv = y.retaped::<NoneTape>().as_vec();
@@ -310,7 +394,7 @@ fn check_conv_f32(c: &ConvCase, quantize: bool) {
             .collect()
     };
     let x = input(c.b * c.c * c.h * c.w);
-    let w = input(c.o * c.c * c.k * c.k);
+    let w = input(c.o * c.c * c.k[0] * c.k[1]);
     let b = input(c.o);
     let r = input(c.b * c.o * out_len(c));
     let (want, _) = reference(c, &x, &w, &b, &r);
@@ -332,7 +416,7 @@ fn check_conv_f32(c: &ConvCase, quantize: bool) {
     // FMA: the outputs agree bit for bit, and so do the gradients that share the im2col
     // backward (pooled, with an input gradient), or whose sums are exact (`quantize`). The
     // direct gradients otherwise sum in another order.
-    if c.c * c.k * c.k <= 32 {
+    if c.c * c.k[0] * c.k[1] <= 32 {
         assert_eq!(fast[0], im2col[0], "f32 cpu y vs im2col y");
         if c.input_grad && (quantize || c.pool.is_some()) {
             assert_eq!(fast[1..], im2col[1..], "f32 cpu gradients vs im2col");
@@ -364,8 +448,7 @@ fn direct_case() -> impl Strategy<Value = ConvCase> {
             )
         })
         .prop_filter("the pooling window must fit", |c| {
-            out_size(c.h, c.k, 1, c.p, 1).is_some_and(|n| n >= 2)
-                && out_size(c.w, c.k, 1, c.p, 1).is_some_and(|n| n >= 2)
+            c.out().is_some_and(|[h, w]| h >= 2 && w >= 2)
         })
 }
 
@@ -388,9 +471,7 @@ fn direct_unpooled_case() -> impl Strategy<Value = ConvCase> {
         .prop_map(|(dims, (k, p), (bias, relu, input_grad), seed)| {
             case(dims, (k, 1, p, 1), (bias, relu, None, input_grad), seed)
         })
-        .prop_filter("the kernel must fit", |c| {
-            out_size(c.h, c.k, 1, c.p, 1).is_some() && out_size(c.w, c.k, 1, c.p, 1).is_some()
-        })
+        .prop_filter("the kernel must fit", |c| c.out().is_some())
 }
 
 #[derive(Debug, Clone)]
@@ -399,11 +480,17 @@ struct PoolCase {
     c: usize,
     h: usize,
     w: usize,
-    k: usize,
-    s: usize,
-    p: usize,
+    k: Axes,
+    s: Axes,
+    p: Axes,
     max: bool,
     seed: u64,
+}
+
+impl PoolCase {
+    fn out(&self) -> Option<Axes> {
+        pool_out([self.h, self.w], (self.k, self.s, self.p))
+    }
 }
 
 fn pool_case() -> impl Strategy<Value = PoolCase> {
@@ -417,16 +504,45 @@ fn pool_case() -> impl Strategy<Value = PoolCase> {
             c,
             h,
             w,
-            k,
-            s,
-            p,
+            k: [k; 2],
+            s: [s; 2],
+            p: [p; 2],
             max,
             seed,
         })
         .prop_filter("window must fit; padding at most half the window", |c| {
-            2 * c.p <= c.k
-                && out_size(c.h, c.k, c.s, c.p, 1).is_some()
-                && out_size(c.w, c.k, c.s, c.p, 1).is_some()
+            c.out().is_some()
+        })
+}
+
+/// Windows, strides and paddings per axis; a third of the cases 1-d (`1 x k` windows on
+/// one row).
+fn rect_pool_case() -> impl Strategy<Value = PoolCase> {
+    let axes = |lo: usize, hi: usize| [lo..hi, lo..hi];
+    (
+        (1usize..4, 1usize..4, 1usize..9, 1usize..12),
+        (axes(1, 5), axes(1, 4), axes(0, 2)),
+        (0usize..3, any::<bool>(), any::<u64>()),
+    )
+        .prop_map(|((b, c, h, w), (k, s, p), (one_d, max, seed))| {
+            let mut c = PoolCase {
+                b,
+                c,
+                h,
+                w,
+                k,
+                s,
+                p,
+                max,
+                seed,
+            };
+            if one_d == 0 {
+                (c.h, c.k[0], c.s[0], c.p[0]) = (1, 1, 1, 0);
+            }
+            c
+        })
+        .prop_filter("window must fit; padding at most half the window", |c| {
+            c.out().is_some()
         })
 }
 
@@ -435,19 +551,18 @@ fn pool_case() -> impl Strategy<Value = PoolCase> {
 /// gradient differently: dfdx's `max` gives it to every tied element).
 fn pool_reference(c: &PoolCase, x: &[f64], r: &[f64]) -> (Vec<f64>, Vec<f64>, bool) {
     let mut tied = false;
-    let ho = out_size(c.h, c.k, c.s, c.p, 1).unwrap();
-    let wo = out_size(c.w, c.k, c.s, c.p, 1).unwrap();
+    let [ho, wo] = c.out().unwrap();
     let mut y = vec![0.0; c.b * c.c * ho * wo];
     let mut gx = vec![0.0; x.len()];
     for plane in 0..c.b * c.c {
         for i in 0..ho {
             for j in 0..wo {
                 let mut taps = vec![];
-                for ki in 0..c.k {
-                    for kj in 0..c.k {
+                for ki in 0..c.k[0] {
+                    for kj in 0..c.k[1] {
                         let (ri, cj) = (
-                            (i * c.s + ki) as isize - c.p as isize,
-                            (j * c.s + kj) as isize - c.p as isize,
+                            (i * c.s[0] + ki) as isize - c.p[0] as isize,
+                            (j * c.s[1] + kj) as isize - c.p[1] as isize,
                         );
                         if ri >= 0 && cj >= 0 && (ri as usize) < c.h && (cj as usize) < c.w {
                             taps.push((plane * c.h + ri as usize) * c.w + cj as usize);
@@ -464,7 +579,7 @@ fn pool_reference(c: &PoolCase, x: &[f64], r: &[f64]) -> (Vec<f64>, Vec<f64>, bo
                     gx[best] += r[yi];
                     tied |= taps.iter().filter(|&&t| x[t] == x[best]).count() > 1;
                 } else {
-                    let n = (c.k * c.k) as f64;
+                    let n = (c.k[0] * c.k[1]) as f64;
                     y[yi] = taps.iter().map(|&t| x[t]).sum::<f64>() / n;
                     for &t in &taps {
                         gx[t] += r[yi] / n;
@@ -480,15 +595,14 @@ type PoolFn =
     fn(
         Tensor<(usize, usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>,
         Pool2DKind,
-        Pool2DParams,
+        PoolParams,
     )
         -> Result<Tensor<(usize, usize, usize, usize), f64, Cpu, OwnedTape<f64, Cpu>>, CpuError>;
 
 fn check_pool(c: &PoolCase) {
     let dev = Cpu::seed_from_u64(c.seed);
     let x: T4 = dev.tensor_from_vec(random(&dev, c.b * c.c * c.h * c.w), (c.b, c.c, c.h, c.w));
-    let ho = out_size(c.h, c.k, c.s, c.p, 1).unwrap();
-    let wo = out_size(c.w, c.k, c.s, c.p, 1).unwrap();
+    let [ho, wo] = c.out().unwrap();
     let r = random(&dev, c.b * c.c * ho * wo);
     let (want_y, want_gx, _) = pool_reference(c, &x.as_vec(), &r);
     let kind = if c.max {
@@ -496,10 +610,15 @@ fn check_pool(c: &PoolCase) {
     } else {
         Pool2DKind::Avg
     };
-    let p = Pool2DParams {
-        window: c.k,
-        stride: c.s,
-        padding: c.p,
+    let p = match c.k[0] == c.k[1] && c.s[0] == c.s[1] && c.p[0] == c.p[1] {
+        // The square parameters, as `MaxPool2D` and `AvgPool2D` pass them.
+        true => Pool2DParams {
+            window: c.k[0],
+            stride: c.s[0],
+            padding: c.p[0],
+        }
+        .into(),
+        false => PoolParams::per_axis(c.k, c.s, c.p),
     };
     for (name, f) in [
         ("cpu", ops::cpu::pool2d as PoolFn),
@@ -540,6 +659,65 @@ proptest! {
     #[test]
     fn pool2d_matches_reference(c in pool_case()) {
         check_pool(&c);
+    }
+
+    /// Kernels and (fused) pooling windows with one size per axis, `1 x k` ones (the 1-d
+    /// layers) especially: every path falls back where its kernels are square-only.
+    #[test]
+    fn conv2d_rectangular_matches_reference(c in rect_conv_case()) {
+        check_conv(&c);
+        check_conv_f32(&c, true);
+    }
+
+    #[test]
+    fn pool2d_rectangular_matches_reference(c in rect_pool_case()) {
+        check_pool(&c);
+    }
+}
+
+#[test]
+fn conv1d_shapes_match_reference() {
+    // Conv1D(8, 5) over (3, 40) as (3, 1, 40), stride 2, padding 2, dilation 2, ReLU and
+    // MaxPool1D(2) fused; then kernel 3 at stride 1 with an input gradient, unpooled (the
+    // shapes the direct kernels would take, were they not square-only).
+    let one_d = |k: usize, s: usize, p: usize, d: usize| ([1, k], [1, s], [0, p], [1, d]);
+    for (seed, (k, s, p, d), pool, input_grad) in [
+        (20, one_d(5, 2, 2, 2), Some(([1, 2], [1, 2], [0, 0])), false),
+        (21, one_d(3, 1, 0, 1), None, true),
+        (22, one_d(3, 1, 1, 1), Some(([1, 3], [1, 1], [0, 1])), true),
+    ] {
+        let c = ConvCase {
+            b: 3,
+            c: 3,
+            h: 1,
+            w: 40,
+            o: 8,
+            k,
+            s,
+            p,
+            d,
+            bias: true,
+            relu: true,
+            pool,
+            input_grad,
+            seed,
+        };
+        check_conv(&c);
+        check_conv_f32(&c, false);
+    }
+    // MaxPool1D(3, stride 2, padding 1) and AvgPool1D(4) over (2, 1, 33).
+    for (max, k, s, p) in [(true, 3, 2, 1), (false, 4, 4, 0)] {
+        check_pool(&PoolCase {
+            b: 2,
+            c: 2,
+            h: 1,
+            w: 33,
+            k: [1, k],
+            s: [1, s],
+            p: [0, p],
+            max,
+            seed: 23,
+        });
     }
 }
 
@@ -656,9 +834,9 @@ fn maxpool_mnist_shape_matches_reference() {
         c: 3,
         h: 26,
         w: 26,
-        k: 2,
-        s: 2,
-        p: 0,
+        k: [2; 2],
+        s: [2; 2],
+        p: [0; 2],
         max: true,
         seed: 1,
     });

@@ -1,5 +1,5 @@
 //! One source of shape truth: the formula `network!` computes shapes with (included here
-//! from the macro crate's own source) agrees with `typenet::ops::out_size` and with the
+//! from the macro crate's own source) agrees with the runtime's `out_size` and with the
 //! output dims the layers produce at run time.
 
 #[path = "../macros/src/formula.rs"]
@@ -7,7 +7,7 @@ mod macro_formula;
 
 use dfdx::prelude::*;
 use proptest::prelude::*;
-use typenet::ops::{out_size, Conv2DParams, Pool2DKind, Pool2DParams};
+use typenet::__private::ops::{out_size, Conv2DParams, Pool2DKind, Pool2DParams};
 use typenet::prelude::*;
 
 proptest! {

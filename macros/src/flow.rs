@@ -96,13 +96,15 @@ impl Flow {
     }
 }
 
-/// The usual help for a layer that needs `(C, H, W)` or `(C, L)` and got another rank.
-pub fn spatial_help(want: Rank, got: Rank) -> String {
+/// The usual help for a layer that needs `(C, H, W)` or `(C, L)` and got another rank;
+/// `other` is the layer of the other rank that does the same (`Conv1D` for `Conv2D`).
+pub fn spatial_help(want: Rank, got: Rank, other: Option<&str>) -> String {
+    let other = other.unwrap_or("the layer of that rank");
     match (want, got) {
         (Rank::Image, Rank::Flat) => "\nhelp: image layers go before Flatten and Dense".into(),
         (Rank::Seq, Rank::Flat) => "\nhelp: sequence layers go before Flatten and Dense".into(),
-        (Rank::Image, Rank::Seq) => "\nhelp: use the 1-D layer on sequences (C, L)".into(),
-        (Rank::Seq, Rank::Image) => "\nhelp: use the 2-D layer on images (C, H, W)".into(),
+        (Rank::Image, Rank::Seq) => format!("\nhelp: use {other} on sequences (C, L)"),
+        (Rank::Seq, Rank::Image) => format!("\nhelp: use {other} on images (C, H, W)"),
         _ => String::new(),
     }
 }

@@ -5,6 +5,7 @@ use dfdx::nn::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::prelude::*;
 use rand_distr::Uniform;
 
+use super::LayerParams;
 use crate::backend::{realize, Backend, Element, Tensor4};
 use crate::ops::{Conv2DParams, DenseParams, Pool2DParams};
 
@@ -69,15 +70,29 @@ impl<
         D: Storage<E>,
     > Conv2D<I, O, K, S, P, DIL, BIAS, E, D>
 {
-    /// Trainable parameters: `K*K*I*O` weights plus `O` biases when `BIAS`.
-    pub const PARAMS: usize = K * K * I * O + if BIAS { O } else { 0 };
-
     fn params() -> Conv2DParams {
         Conv2DParams::new(S, P, DIL)
     }
 }
 
-fn reset_uniform<S: ConstShape, E: Element, D: Device<E>>(
+/// `K*K*I*O` weights plus `O` biases when `BIAS`, all trainable.
+impl<
+        const I: usize,
+        const O: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const DIL: usize,
+        const BIAS: bool,
+        E: Dtype,
+        D: Storage<E>,
+    > LayerParams for Conv2D<I, O, K, S, P, DIL, BIAS, E, D>
+{
+    const PARAMS: usize = K * K * I * O + if BIAS { O } else { 0 };
+    const TRAINABLE_PARAMS: usize = Self::PARAMS;
+}
+
+pub(super) fn reset_uniform<S: ConstShape, E: Element, D: Device<E>>(
     t: &mut Tensor<S, E, D>,
     fan_in: usize,
 ) -> Result<(), D::Err> {

@@ -3,6 +3,8 @@
 use dfdx::nn::modules::{Module, NonMutableModule, ZeroSizedModule};
 use dfdx::prelude::*;
 
+use super::LayerParams;
+
 /// Flattens each sample to a vector: `(B, C, H, W)` to `(B, C*H*W)` and `(C, H, W)` to
 /// `(C*H*W,)`, in channel, row, column order (channels first, as in PyTorch). A flat
 /// input `(B, N)` passes through unchanged.
@@ -11,6 +13,11 @@ pub struct Flatten;
 
 impl ZeroSizedModule for Flatten {}
 impl NonMutableModule for Flatten {}
+
+impl LayerParams for Flatten {
+    const PARAMS: usize = 0;
+    const TRAINABLE_PARAMS: usize = 0;
+}
 
 impl<B: Dim, C: Dim, H: Dim, W: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>
     Module<Tensor<(B, C, H, W), E, D, T>> for Flatten

@@ -1,12 +1,23 @@
 //! The layers typenet adds to dfdx on stable Rust. `network!` uses these and dfdx's own
 //! modules (`Linear`, `ReLU`, `BatchNorm2D`, ...); each is also an ordinary dfdx module.
 
+pub(crate) mod batch_norm;
+mod conv1d;
 mod conv2d;
+mod dfdx_adapters;
 mod flatten;
-mod params;
 mod pool2d;
 
+pub use conv1d::Conv1D;
 pub use conv2d::{Conv2D, Fused};
 pub use flatten::Flatten;
-pub use params::LayerParams;
 pub use pool2d::{AvgPool2D, MaxPool2D};
+
+/// A layer type's parameter counts, as Keras's `model.summary()` reports them. Every type
+/// `network!` puts in a network's fields has one: typenet's layers, and dfdx's modules.
+pub trait LayerParams {
+    /// Keras's "Total params": every learned or tracked value (running statistics too).
+    const PARAMS: usize;
+    /// Keras's "Trainable params": those the optimizer updates.
+    const TRAINABLE_PARAMS: usize;
+}

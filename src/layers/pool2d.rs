@@ -3,6 +3,7 @@
 use dfdx::nn::modules::{Module, NonMutableModule, ZeroSizedModule};
 use dfdx::prelude::*;
 
+use super::LayerParams;
 use crate::backend::{realize, Backend, Element};
 use crate::ops::{Pool2DKind, Pool2DParams};
 
@@ -20,8 +21,13 @@ macro_rules! pool_layer {
         impl<const K: usize, const S: usize, const P: usize> ZeroSizedModule for $name<K, S, P> {}
         impl<const K: usize, const S: usize, const P: usize> NonMutableModule for $name<K, S, P> {}
 
+        impl<const K: usize, const S: usize, const P: usize> LayerParams for $name<K, S, P> {
+            const PARAMS: usize = 0;
+            const TRAINABLE_PARAMS: usize = 0;
+        }
+
         impl<const K: usize, const S: usize, const P: usize> $name<K, S, P> {
-            const PARAMS: Pool2DParams = Pool2DParams { window: K, stride: S, padding: P };
+            const POOL: Pool2DParams = Pool2DParams { window: K, stride: S, padding: P };
         }
 
         impl<const K: usize, const S: usize, const P: usize, B: Dim, C: Dim, H: Dim, W: Dim, E: Element, D: Backend<E>, T: Tape<E, D>>
@@ -32,7 +38,7 @@ macro_rules! pool_layer {
 
             fn try_forward(&self, x: Tensor<(B, C, H, W), E, D, T>) -> Result<Self::Output, D::Err> {
                 let x = realize::<_, (B, usize, usize, usize), E, D, T>(x)?;
-                realize(D::pool2d(x, $kind, Self::PARAMS)?)
+                realize(D::pool2d(x, $kind, Self::POOL)?)
             }
         }
 

@@ -103,17 +103,17 @@ pub fn gemm_select(
     assert!(available(), "gemm needs AVX-512");
     let last_c = Select::row(sel.c_rows, m - 1);
     assert!(
-        c_rs >= n && c.len() >= last_c * c_rs + n,
+        c_rs >= n && below(c.len(), (last_c, c_rs), (n - 1, 1)),
         "gemm: C too short"
     );
     if k > 0 {
         assert!(
-            a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs,
+            below(a.data.len(), (m - 1, a.rs), (k - 1, a.cs)),
             "gemm: A too short"
         );
         let last_b = Select::row(sel.b_rows, k - 1);
         assert!(
-            b.data.len() > last_b * b.rs + (n - 1) * b.cs,
+            below(b.data.len(), (last_b, b.rs), (n - 1, b.cs)),
             "gemm: B too short"
         );
     }
@@ -159,6 +159,14 @@ pub fn gemm_select(
         use rayon::prelude::*;
         tiles.par_iter().for_each(run);
     }
+}
+
+/// Whether element `(r, c)` of a matrix with strides `(rs, cs)` lies within `len`
+/// elements (without overflow).
+fn below(len: usize, (r, rs): (usize, usize), (c, cs): (usize, usize)) -> bool {
+    let at = r.checked_mul(rs).zip(c.checked_mul(cs));
+    at.and_then(|(a, b)| a.checked_add(b))
+        .is_some_and(|i| i < len)
 }
 
 /// A deep product with a narrow `C` (a dense layer's forward pass): each thread takes a
@@ -218,10 +226,13 @@ fn split_depth(
     }
 }
 
+/// `C`'s pointer, shared by the tiles of one product.
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
-// SAFETY: tiles write disjoint elements through the pointer.
+// SAFETY: the tiles that receive the pointer write disjoint elements of `C` through it,
+// while `gemm_select` holds `C`'s only (mutable) borrow.
 unsafe impl Send for SendPtr {}
+// SAFETY: as for `Send`: shared copies only ever reach disjoint elements.
 unsafe impl Sync for SendPtr {}
 
 impl SendPtr {
@@ -236,6 +247,14 @@ mod x86 {
     use super::{Operand, Select, KC, MR, NR};
     use std::arch::x86_64::*;
 
+    /// `C[r0..r0 + rows][c0..c0 + cols] = [C +] A[r0..][..k] * B[..k][c0..]` (rows of `C`
+    /// and `B` through `sel`).
+    ///
+    /// # Safety
+    /// Every element of `A`, `B` and `C` the tile reaches is in bounds: `A` and `B` are
+    /// slices long enough for their strides (as `gemm_select` asserts), `c` points to a
+    /// `C` with row stride `c_rs` that holds every selected row of the tile, and no other
+    /// thread accesses those elements meanwhile.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn tile(
@@ -258,19 +277,23 @@ mod x86 {
                 let w = (cols - j).min(NR);
                 let masks = [lanes(w), lanes(w.saturating_sub(16))];
                 let ahead = j + NR < cols;
-                pack(
-                    b,
-                    sel.b_rows,
-                    (k0, kc),
-                    (c0 + j, w),
-                    ahead,
-                    panel.as_mut_ptr(),
-                );
+                // SAFETY: the rows and columns of B it reads are in bounds (the caller);
+                // `panel` holds `kc` rows of `NR`.
+                unsafe {
+                    pack(
+                        b,
+                        sel.b_rows,
+                        (k0, kc),
+                        (c0 + j, w),
+                        ahead,
+                        panel.as_mut_ptr(),
+                    )
+                };
                 for i in (0..rows).step_by(MR) {
-                    let ai = ap.add((r0 + i) * a.rs + k0 * a.cs);
+                    let ai = ap.wrapping_add((r0 + i) * a.rs + k0 * a.cs);
                     let c_row = |r: usize| {
                         let row = Select::row(sel.c_rows, (r0 + i + r).min(r0 + rows - 1));
-                        c.add(row * c_rs + c0 + j)
+                        c.wrapping_add(row * c_rs + c0 + j)
                     };
                     let blk = Block {
                         k: kc,
@@ -282,15 +305,19 @@ mod x86 {
                         masks,
                         load_c,
                     };
-                    match (rows - i).min(MR) {
-                        8 => micro::<8>(blk),
-                        7 => micro::<7>(blk),
-                        6 => micro::<6>(blk),
-                        5 => micro::<5>(blk),
-                        4 => micro::<4>(blk),
-                        3 => micro::<3>(blk),
-                        2 => micro::<2>(blk),
-                        _ => micro::<1>(blk),
+                    // SAFETY: the block's `R` rows of A (`kc` deep) and of C (`w` columns)
+                    // are in the tile, in bounds (the caller); the panel holds `kc` rows.
+                    unsafe {
+                        match (rows - i).min(MR) {
+                            8 => micro::<8>(blk),
+                            7 => micro::<7>(blk),
+                            6 => micro::<6>(blk),
+                            5 => micro::<5>(blk),
+                            4 => micro::<4>(blk),
+                            3 => micro::<3>(blk),
+                            2 => micro::<2>(blk),
+                            _ => micro::<1>(blk),
+                        }
                     }
                 }
             }
@@ -303,6 +330,10 @@ mod x86 {
 
     /// Copies `B[k0..k0 + kc][c..c + w]` into `panel` (`kc` rows of `NR`, zero-padded);
     /// with `ahead`, prefetches the next panel to the right.
+    ///
+    /// # Safety
+    /// Those elements of `B` (rows through `b_rows`) are in `b.data`, `w <= NR`, and
+    /// `panel` is writable for `kc * NR` floats.
     #[target_feature(enable = "avx512f")]
     unsafe fn pack(
         b: Operand<'_>,
@@ -316,18 +347,24 @@ mod x86 {
         let row = |s: usize| {
             b.data
                 .as_ptr()
-                .add(Select::row(b_rows, k0 + s) * b.rs + c * b.cs)
+                .wrapping_add(Select::row(b_rows, k0 + s) * b.rs + c * b.cs)
         };
         if b.cs == 1 {
             let masks = [lanes(w), lanes(w.saturating_sub(16))];
             for s in 0..kc {
-                let (src, dst) = (row(s), panel.add(s * NR));
+                let (src, dst) = (row(s), panel.wrapping_add(s * NR));
                 if ahead {
-                    _mm_prefetch::<_MM_HINT_T0>(src.add(NR).cast());
-                    _mm_prefetch::<_MM_HINT_T0>(src.add(NR + 16).cast());
+                    // A hint: prefetching never faults, even past the end.
+                    _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(NR).cast());
+                    _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(NR + 16).cast());
                 }
-                _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(masks[0], src));
-                _mm512_storeu_ps(dst.add(16), _mm512_maskz_loadu_ps(masks[1], src.add(16)));
+                // SAFETY: the masked lanes are the row's `w` columns (in bounds); `dst` is
+                // row `s` of the panel.
+                unsafe {
+                    _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(masks[0], src));
+                    let hi = _mm512_maskz_loadu_ps(masks[1], src.wrapping_add(16));
+                    _mm512_storeu_ps(dst.add(16), hi);
+                }
             }
             return;
         }
@@ -340,22 +377,33 @@ mod x86 {
         };
         for jj in (0..w8).step_by(8) {
             for s in (0..s8).step_by(8) {
-                transpose8(row(s).add(jj * b.cs), b.cs, panel.add(s * NR + jj), NR);
+                // SAFETY: an 8 x 8 block of the pass's rows and columns (in bounds, `b.rs`
+                // is 1 here) into rows `s..s + 8`, columns `jj..jj + 8` of the panel.
+                unsafe {
+                    let src = row(s).wrapping_add(jj * b.cs);
+                    transpose8(src, b.cs, panel.add(s * NR + jj), NR)
+                };
             }
         }
         for s in 0..kc {
-            let dst = panel.add(s * NR);
+            let dst = panel.wrapping_add(s * NR);
             let from = if s < s8 { w8 } else { 0 };
             for jj in from..NR {
-                *dst.add(jj) = if jj < w { *row(s).add(jj * b.cs) } else { 0.0 };
+                // SAFETY: column `jj < w` of row `s` is in bounds; `dst` is a panel row.
+                unsafe { *dst.add(jj) = if jj < w { *row(s).add(jj * b.cs) } else { 0.0 } };
             }
         }
     }
 
     /// 8 x 8 block: `d[j * d_rs + i] = s[i * s_rs + j]`.
+    ///
+    /// # Safety
+    /// The 8 floats from `s + i * s_rs` are readable and the 8 from `d + i * d_rs`
+    /// writable, for `i < 8`.
     #[target_feature(enable = "avx")]
     pub unsafe fn transpose8(s: *const f32, s_rs: usize, d: *mut f32, d_rs: usize) {
-        let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(s.add(i * s_rs)));
+        // SAFETY: the caller's rows.
+        let r: [__m256; 8] = std::array::from_fn(|i| unsafe { _mm256_loadu_ps(s.add(i * s_rs)) });
         let t = [
             _mm256_unpacklo_ps(r[0], r[1]),
             _mm256_unpackhi_ps(r[0], r[1]),
@@ -377,14 +425,15 @@ mod x86 {
             _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
         ];
         for i in 0..4 {
-            _mm256_storeu_ps(
-                d.add(i * d_rs),
+            let (lo, hi) = (
                 _mm256_permute2f128_ps::<0x20>(u[i], u[i + 4]),
-            );
-            _mm256_storeu_ps(
-                d.add((i + 4) * d_rs),
                 _mm256_permute2f128_ps::<0x31>(u[i], u[i + 4]),
             );
+            // SAFETY: rows `i` and `i + 4` of the caller's destination.
+            unsafe {
+                _mm256_storeu_ps(d.add(i * d_rs), lo);
+                _mm256_storeu_ps(d.add((i + 4) * d_rs), hi);
+            }
         }
     }
 
@@ -414,36 +463,47 @@ mod x86 {
 
     /// `R x 32` block of `C`, accumulated in 2R registers over `k` steps: per step two
     /// loads of `B`, R broadcasts of `A`, 2R FMAs.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `p.a` holds `R` rows of `p.k` (strides `a_rs`, `a_cs`), `p.b`
+    /// `p.k` rows of `NR`, and the lanes of `p.masks` of the first `R` rows of `p.c` are
+    /// writable.
     #[inline(always)]
     unsafe fn micro<const R: usize>(p: Block) {
         let [m0, m1] = p.masks;
-        // C is added after the products, not loaded first: a C block that is not in cache
-        // (gradients are written once) would otherwise stall every FMA behind its loads.
-        let mut acc = [[_mm512_setzero_ps(); 2]; R];
-        if p.load_c {
-            for &cr in &p.c[..R] {
-                _mm_prefetch::<_MM_HINT_T0>(cr.cast());
-                _mm_prefetch::<_MM_HINT_T0>(cr.add(16).cast());
-            }
-        }
-        for s in 0..p.k {
-            let bs = p.b.add(s * NR);
-            let b0 = _mm512_loadu_ps(bs);
-            let b1 = _mm512_loadu_ps(bs.add(16));
-            let as_ = p.a.add(s * p.a_cs);
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*as_.add(r * p.a_rs));
-                acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
-                acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
-            }
-        }
-        for (acc, &cr) in acc.iter_mut().zip(&p.c) {
+        // SAFETY: the caller guarantees AVX-512F and every access below (the second half
+        // of a row of C, through `wrapping_add`, is only reached through its mask).
+        unsafe {
+            // C is added after the products, not loaded first: a C block that is not in
+            // cache (gradients are written once) would otherwise stall every FMA behind
+            // its loads.
+            let mut acc = [[_mm512_setzero_ps(); 2]; R];
             if p.load_c {
-                acc[0] = _mm512_add_ps(acc[0], _mm512_maskz_loadu_ps(m0, cr));
-                acc[1] = _mm512_add_ps(acc[1], _mm512_maskz_loadu_ps(m1, cr.add(16)));
+                for &cr in &p.c[..R] {
+                    _mm_prefetch::<_MM_HINT_T0>(cr.cast());
+                    _mm_prefetch::<_MM_HINT_T0>(cr.wrapping_add(16).cast());
+                }
             }
-            _mm512_mask_storeu_ps(cr, m0, acc[0]);
-            _mm512_mask_storeu_ps(cr.add(16), m1, acc[1]);
+            for s in 0..p.k {
+                let bs = p.b.add(s * NR);
+                let b0 = _mm512_loadu_ps(bs);
+                let b1 = _mm512_loadu_ps(bs.add(16));
+                let as_ = p.a.add(s * p.a_cs);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*as_.add(r * p.a_rs));
+                    acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+            for (acc, &cr) in acc.iter_mut().zip(&p.c) {
+                let cr_hi = cr.wrapping_add(16);
+                if p.load_c {
+                    acc[0] = _mm512_add_ps(acc[0], _mm512_maskz_loadu_ps(m0, cr));
+                    acc[1] = _mm512_add_ps(acc[1], _mm512_maskz_loadu_ps(m1, cr_hi));
+                }
+                _mm512_mask_storeu_ps(cr, m0, acc[0]);
+                _mm512_mask_storeu_ps(cr_hi, m1, acc[1]);
+            }
         }
     }
 }

@@ -56,6 +56,7 @@ impl<T: Reuse> Scratch<T> {
     }
 
     /// `len` default values (zeros).
+    #[cfg(test)]
     pub fn zeroed(len: usize) -> Self {
         let mut s = Self::stale(len);
         s.v.fill(T::default());

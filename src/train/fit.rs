@@ -257,7 +257,7 @@ impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for FindDevice<D> {
 }
 
 /// The device `model`'s tensors live on (a default device for a model without tensors).
-pub fn model_device<E: Dtype, D: Device<E>, M: TensorCollection<E, D>>(
+pub(crate) fn model_device<E: Dtype, D: Device<E>, M: TensorCollection<E, D>>(
     model: &M,
 ) -> Result<D, TrainError> {
     let mut finder = FindDevice(None);

@@ -30,7 +30,7 @@ impl Evaluation {
 }
 
 /// Keras's name for top-k accuracy: `top_5_accuracy`.
-pub fn top_k_name(k: usize) -> String {
+pub(crate) fn top_k_name(k: usize) -> String {
     format!("top_{k}_accuracy")
 }
 

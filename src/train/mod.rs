@@ -26,15 +26,19 @@ pub use callbacks::{
     EarlyStopping, ExponentialDecay, Mode, ModelCheckpoint, ReduceLROnPlateau, StepDecay,
 };
 pub use fit::{
-    confusion_matrix, epoch_line, evaluate, evaluate_with, fit, fit_with, model_device, predict,
-    split_validation, BatchOrder, FitConfig, Predictions, Verbosity,
+    confusion_matrix, evaluate, evaluate_with, fit, fit_with, predict, split_validation, FitConfig,
+    Predictions, Verbosity,
 };
-pub use history::{top_k_name, EpochMetrics, Evaluation, History};
+pub use history::{EpochMetrics, Evaluation, History};
 pub use loss::{
-    binary_cross_entropy, categorical_cross_entropy, count_correct, count_top_k,
-    mean_squared_error, one_hot, predicted_classes, sample_factors, softmax_cross_entropy,
-    weighted_loss, Loss,
+    binary_cross_entropy, categorical_cross_entropy, mean_squared_error, one_hot,
+    softmax_cross_entropy, Loss,
 };
+// The trainer's own steps, public only for the tests that check them one by one.
+#[doc(hidden)]
+pub use fit::{epoch_line, BatchOrder};
+#[doc(hidden)]
+pub use loss::{count_correct, count_top_k, predicted_classes, sample_factors, weighted_loss};
 pub use metrics::{balanced_class_weights, ConfusionMatrix};
 
 /// What went wrong while training or evaluating. Each message says what was wrong and

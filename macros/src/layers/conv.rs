@@ -29,10 +29,7 @@ pub const KINDS: &[Kind] = &[
     },
 ];
 
-pub const ALIASES: &[(&str, &str)] = &[
-    ("Convolution1D", "Conv1D"),
-    ("Convolution2D", "Conv2D"),
-];
+pub const ALIASES: &[(&str, &str)] = &[("Convolution1D", "Conv1D"), ("Convolution2D", "Conv2D")];
 
 const SPEC: Spec = Spec {
     positional: &["filters", "kernel"],
@@ -74,7 +71,12 @@ fn conv(cx: &mut Cx<'_>, layer: &LayerAst, kind: &str, rank: Rank) -> Option<Con
     let (filters, k, s, d, bias) = (filters?, k?, s?, d?, bias?);
     let axes = rank_axes(rank);
     let p = padding(ctxt, layer, a.get("padding"), (&k, &s, &d), (true, axes))?;
-    let help = |got| spatial_help(rank, got);
+    let other = if rank == Rank::Seq {
+        "Conv2D"
+    } else {
+        "Conv1D"
+    };
+    let help = |got| spatial_help(rank, got, Some(other));
     let sizes = cx.flow.expect(ctxt, layer, rank, help, &mut cx.cast_in)?;
     let (c, spatial) = (&sizes[0], &sizes[1..]);
     let mut cin = c.clone();
@@ -169,7 +171,8 @@ impl Layer for Conv1D {
     }
 
     fn forward(&self, step: &Step<'_>) -> TokenStream {
-        let (dfdx, tn, acc, f, out_ty) = (dfdx(), tn(), step.acc, step.field, step.output.tensor_ty());
+        let (dfdx, tn, acc, f, out_ty) =
+            (dfdx(), tn(), step.acc, step.field, step.output.tensor_ty());
         quote_spanned! {step.span=>
             let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?;
             let x: #out_ty = #tn::realize(x)?;

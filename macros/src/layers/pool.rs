@@ -102,7 +102,7 @@ fn pool(cx: &mut Cx<'_>, layer: &LayerAst, reduce: Reduce) -> Option<Box<dyn Lay
             );
         }
     }
-    let help = |got| spatial_help(Rank::Image, got);
+    let help = |got| spatial_help(Rank::Image, got, None);
     let sizes = cx
         .flow
         .expect(ctxt, layer, Rank::Image, help, &mut cx.cast_in)?;
@@ -168,7 +168,7 @@ impl Layer for Pool2D {
 fn global(cx: &mut Cx<'_>, layer: &LayerAst, reduce: Reduce) -> Option<Box<dyn Layer>> {
     let kind = layer.ident()?.to_string();
     cx.ctxt.args(layer, &kind, &Spec::NONE)?;
-    let help = |got| spatial_help(Rank::Image, got);
+    let help = |got| spatial_help(Rank::Image, got, None);
     let sizes = cx
         .flow
         .expect(cx.ctxt, layer, Rank::Image, help, &mut cx.cast_in)?;

@@ -141,7 +141,8 @@ pub fn slide(
     out
 }
 
-/// `Conv2D(32, 5): its kernel is 5 x 5, larger than its 3 x 3 input (...)`.
+/// `Conv2D(32, 5): its kernel is 5 x 5, larger than its 3 x 3 input (...)`; over one axis,
+/// `Conv1D(8, 7): its kernel of 7 is longer than its input of length 5 (...)`.
 fn too_large(
     layer: &LayerAst,
     what: &str,
@@ -149,8 +150,22 @@ fn too_large(
     (kv, pv, dv): (usize, usize, usize),
     gives: &str,
 ) -> String {
-    let x = |v: usize| vec![v.to_string(); axes.len()].join(" x ");
     let span = dv * (kv - 1) + 1;
+    if let [n] = axes {
+        let win = match dv {
+            1 => format!("its {what} of {kv} is"),
+            _ => format!("its {what} of {kv} with dilation {dv} spans {span} (= d(k-1)+1),"),
+        };
+        let input = match n.val {
+            Some(v) if pv > 0 => format!("{} ({} with padding {pv})", v + 2 * pv, n.text),
+            _ => n.text.clone(),
+        };
+        return format!(
+            "{}: {win} longer than its input of length {input} ({gives})",
+            layer.text
+        );
+    }
+    let x = |v: usize| vec![v.to_string(); axes.len()].join(" x ");
     let win = if dv > 1 {
         format!(
             "its {} {what} with dilation {dv} spans {} (= d(k-1)+1)",
@@ -160,9 +175,11 @@ fn too_large(
     } else {
         format!("its {what} is {}", x(kv))
     };
-    let text =
-        |f: &dyn Fn(&Size) -> String| axes.iter().map(|a| f(a)).collect::<Vec<_>>().join(" x ");
-    let plain = text(&|a| a.text.clone());
+    let plain = axes
+        .iter()
+        .map(|a| a.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" x ");
     let vals: Option<Vec<usize>> = axes.iter().map(|a| a.val).collect();
     let input = match vals {
         Some(v) if pv > 0 => {

@@ -1,104 +1,16 @@
-//! A dense (fully connected) layer as one differentiable op: `y = x W^T + b`, optionally
-//! followed by ReLU, where `x` is any batched tensor read as `(batch, inputs)` — so a
-//! `Flatten` before it costs nothing, in either direction.
-//!
-//! [`generic`] builds it from dfdx ops (the CUDA path, and the reference); on `Cpu`, f32
-//! runs its products on typenet's AVX-512 kernels (`ops/gemm.rs`) with bias, ReLU and the
-//! flattening fused, and other cases fall back to [`generic`].
+//! The f32 passes of the fast dense op: the forward product with bias and ReLU, and the
+//! backward products over the units the gradient reaches.
 
 use dfdx::prelude::*;
 
-use super::cpu::{put_grad, take_grad};
-use super::direct::{as_f32_mut, f32s};
-use super::gemm::{gemm, gemm_select, Operand, Select};
-use super::scratch::{copy_of, Scratch};
-use super::DenseParams;
-use crate::backend::Element;
-
-/// Checks that `x` holds `batch` rows of `inputs`.
-fn rows<S: Shape, B: Dim>(x: &S, batch: B, inputs: usize) -> Option<usize> {
-    (x.num_elements() == batch.size() * inputs).then_some(batch.size())
-}
-
-/// See [`crate::Backend::dense`].
-pub fn generic<S: Shape, B: Dim, I: Dim, O: Dim, E: Element, D: Device<E>, T: Tape<E, D>>(
-    x: Tensor<S, E, D, T>,
-    batch: B,
-    w: &Tensor<(O, I), E, D>,
-    bias: Option<&Tensor<(O,), E, D>>,
-    p: DenseParams,
-) -> Result<Tensor<(B, O), E, D, T>, D::Err>
-where
-    D::Err: From<CpuError>,
-{
-    let (o, i) = *w.shape();
-    rows(x.shape(), batch, i.size()).ok_or(CpuError::WrongNumElements)?;
-    let x = x.try_reshape_like(&(batch, i))?;
-    let y = x.try_matmul(w.retaped::<T>().try_permute::<_, Axes2<1, 0>>()?)?;
-    let y = match bias {
-        Some(b) => y.try_add(b.retaped::<T>().try_broadcast_like(&(batch, o))?)?,
-        None => y,
-    };
-    if p.relu {
-        y.try_relu()
-    } else {
-        Ok(y)
-    }
-}
-
-/// Whether [`cpu`] runs for `E` on this CPU; elsewhere `Cpu` runs [`generic`].
-pub(crate) fn cpu_runs<E: 'static>() -> bool {
-    std::any::TypeId::of::<E>() == std::any::TypeId::of::<f32>() && super::gemm::available()
-}
-
-/// See [`crate::Backend::dense`].
-pub(crate) fn cpu<S: Shape, B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
-    x: Tensor<S, E, Cpu, T>,
-    batch: B,
-    w: &Tensor<(O, I), E, Cpu>,
-    bias: Option<&Tensor<(O,), E, Cpu>>,
-    p: DenseParams,
-) -> Result<Tensor<(B, O), E, Cpu, T>, CpuError> {
-    assert!(cpu_runs::<E>(), "dense::cpu needs f32 and AVX-512");
-    crate::alloc::tune_allocator();
-    let (o, i) = *w.shape();
-    let s = Sizes {
-        batch: rows(x.shape(), batch, i.size()).ok_or(CpuError::WrongNumElements)?,
-        inputs: i.size(),
-        outputs: o.size(),
-    };
-    let (x, mut tape) = x.try_contiguous()?.split_tape();
-    let xd = copy_of(&x);
-    let wd = copy_of(w);
-    let (out, positive) = forward(s, f32s(&xd), f32s(&wd), bias, p.relu, T::OWNS_TAPE);
-    let y = x.device().try_tensor_from_vec(out, (batch, o))?;
-    if T::OWNS_TAPE {
-        let (y_id, w, bias) = (y.clone(), w.clone(), bias.cloned());
-        tape.add_backward_op(move |grads| {
-            let mut gy = take_grad(grads, &y_id)?;
-            let g = f32s_mut(&mut gy);
-            let live = backward(s, g, &positive, f32s(&xd), grads, &w, bias.as_ref())?;
-            if p.input_grad {
-                let gx = f32s_mut(grads.get_or_alloc_mut(&x)?);
-                input_grad(s, &live, f32s(&wd), gx, true);
-            }
-            put_grad(grads, &y_id, gy)
-        });
-    }
-    Ok(y.put_tape(tape))
-}
-
-/// Batch, input and output sizes of a dense layer.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Sizes {
-    pub batch: usize,
-    pub inputs: usize,
-    pub outputs: usize,
-}
+use super::Sizes;
+use crate::element::{f32s, f32s_mut, Element};
+use crate::ops::gemm::{gemm, gemm_select, Operand, Select};
+use crate::ops::scratch::{copy_of, Scratch};
 
 /// `relu?(x W^T + bias)` (f32 data, `E` = f32) as a new output vector, and which outputs
 /// were positive (when `keep_mask`, for ReLU's gradient).
-pub(super) fn forward<O: Dim, E: Element>(
+pub(crate) fn forward<O: Dim, E: Element>(
     s: Sizes,
     x: &[f32],
     w: &[f32],
@@ -146,7 +58,7 @@ pub(super) fn forward<O: Dim, E: Element>(
 /// unit whose ReLU was off for every sample of the batch (common: a trained MNIST model
 /// has about 40% of its hidden units dead for a given batch) contributes nothing to the
 /// weight or input gradient, so its rows of those products are skipped.
-pub(super) struct Live {
+pub(crate) struct Live {
     units: Vec<usize>,
     /// `gy` restricted to `units`, `(batch, units.len())`.
     gy: Scratch<f32>,
@@ -174,7 +86,7 @@ impl Live {
 /// [`forward`]'s backward pass but for the input: masks `gy` by ReLU (an empty `positive`
 /// means no ReLU), adds the bias and weight gradients into `grads`, and returns the live
 /// units for [`input_grad`].
-pub(super) fn backward<O: Dim, I: Dim, E: Element>(
+pub(crate) fn backward<O: Dim, I: Dim, E: Element>(
     s: Sizes,
     gy: &mut [f32],
     positive: &[bool],
@@ -217,7 +129,7 @@ pub(super) fn backward<O: Dim, I: Dim, E: Element>(
 }
 
 /// The input gradient `gx (B x I) [+]= gy (B x O) * W (O x I)`, over the live units.
-pub(super) fn input_grad(s: Sizes, live: &Live, w: &[f32], gx: &mut [f32], accumulate: bool) {
+pub(crate) fn input_grad(s: Sizes, live: &Live, w: &[f32], gx: &mut [f32], accumulate: bool) {
     let nl = live.units.len();
     let gya = Operand {
         data: &live.gy,
@@ -242,9 +154,4 @@ pub(super) fn input_grad(s: Sizes, live: &Live, w: &[f32], gx: &mut [f32], accum
 /// A row-major matrix with rows of `n`.
 fn rows_of(data: &[f32], n: usize) -> Operand<'_> {
     Operand { data, rs: n, cs: 1 }
-}
-
-/// `v` as mutable f32s; the callers run only where `E` is f32 ([`cpu_runs`]).
-pub(super) fn f32s_mut<E: 'static>(v: &mut [E]) -> &mut [f32] {
-    as_f32_mut(v).expect("the dense kernels run on f32 only")
 }

@@ -1,0 +1,400 @@
+//! im2col convolution: each image's input taps copied into a `(C*KH*KW, Ho*Wo)` matrix
+//! and multiplied by the weights (with gemm, or [`small`]'s loops for few taps), with
+//! fused bias, ReLU and max pooling; any element type, geometry and pooling.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::{direct, small, Argmax, Saved, IMAGES_PER_PARTIAL};
+use crate::element::Element;
+use crate::ops::geom::{ConvGeom, PoolGeom};
+use crate::ops::pool2d::kernels::{max_pool_plane, NONE};
+use crate::ops::tape::add_into;
+
+/// Up to this many taps per output (`C*KH*KW`), convolutions use [`small`]'s loops instead of
+/// gemm: for thin products (MNIST's first layer has 9 taps) gemm's packing dominates.
+const SMALL_K: usize = 32;
+
+/// `dst (m x n) = [dst +] lhs (m x k) * rhs (k x n)`, `lhs` and `rhs` given with (row
+/// stride, column stride). Single-threaded: callers parallelise over images.
+///
+/// # Panics
+/// When an operand is too short for its shape and strides (a bug in the caller).
+#[allow(clippy::too_many_arguments)]
+fn matmul<E: Element>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [E],
+    accumulate: bool,
+    lhs: &[E],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[E],
+    (rhs_rs, rhs_cs): (usize, usize),
+) {
+    assert!(fits(dst.len(), (m, n), (n, 1)), "matmul: dst too short");
+    assert!(
+        fits(lhs.len(), (m, k), (lhs_rs, lhs_cs)),
+        "matmul: lhs too short"
+    );
+    assert!(
+        fits(rhs.len(), (k, n), (rhs_rs, rhs_cs)),
+        "matmul: rhs too short"
+    );
+    let stride = |s: usize| isize::try_from(s).expect("matmul: stride too large");
+    // SAFETY: the asserts above bound every index gemm reads or writes within the slices
+    // (its strides are those checked; `dst`, borrowed mutably, overlaps neither operand).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            stride(n),
+            accumulate,
+            lhs.as_ptr(),
+            stride(lhs_cs),
+            stride(lhs_rs),
+            rhs.as_ptr(),
+            stride(rhs_cs),
+            stride(rhs_rs),
+            E::one(),
+            E::one(),
+            false,
+            false,
+            false,
+            Parallelism::None,
+        )
+    }
+}
+
+/// Whether a `rows x cols` matrix with strides `(rs, cs)` lies within `len` elements.
+pub(super) fn fits(len: usize, (rows, cols): (usize, usize), (rs, cs): (usize, usize)) -> bool {
+    if rows == 0 || cols == 0 {
+        return true;
+    }
+    let last = (rows - 1)
+        .checked_mul(rs)
+        .zip((cols - 1).checked_mul(cs))
+        .and_then(|(a, b)| a.checked_add(b));
+    last.is_some_and(|i| i < len)
+}
+
+/// Fills `cols` `(C*KH*KW, Ho*Wo)` with the input taps of one image `x` `(C, H, W)`.
+fn im2col<E: Element>(g: &ConvGeom, x: &[E], cols: &mut [E]) {
+    let hw_out = g.h_out * g.w_out;
+    let mut row = 0;
+    for c in 0..g.c_in {
+        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let dst = &mut cols[row * hw_out..(row + 1) * hw_out];
+                for oi in 0..g.h_out {
+                    let d = &mut dst[oi * g.w_out..(oi + 1) * g.w_out];
+                    let r = (oi * g.sh + ki * g.dh).wrapping_sub(g.ph);
+                    if r >= g.h {
+                        d.fill(E::zero());
+                        continue;
+                    }
+                    let src = &plane[r * g.w..(r + 1) * g.w];
+                    if g.sw == 1 {
+                        // Output column oj reads input column oj + off: one contiguous run.
+                        let off = (kj * g.dw) as isize - g.pw as isize;
+                        let lo = (-off).clamp(0, g.w_out as isize) as usize;
+                        let hi = (g.w as isize - off).clamp(lo as isize, g.w_out as isize) as usize;
+                        d[..lo].fill(E::zero());
+                        d[hi..].fill(E::zero());
+                        if hi > lo {
+                            let s0 = (lo as isize + off) as usize;
+                            d[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);
+                        }
+                        continue;
+                    }
+                    for (oj, v) in d.iter_mut().enumerate() {
+                        let col = (oj * g.sw + kj * g.dw).wrapping_sub(g.pw);
+                        *v = if col < g.w { src[col] } else { E::zero() };
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// Adds `cols` `(C*KH*KW, Ho*Wo)` back onto the taps of one image gradient `gx` `(C, H, W)`.
+fn col2im<E: Element>(g: &ConvGeom, cols: &[E], gx: &mut [E]) {
+    let hw_out = g.h_out * g.w_out;
+    let mut row = 0;
+    for c in 0..g.c_in {
+        let plane = &mut gx[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let src = &cols[row * hw_out..(row + 1) * hw_out];
+                for oi in 0..g.h_out {
+                    let r = (oi * g.sh + ki * g.dh).wrapping_sub(g.ph);
+                    if r >= g.h {
+                        continue;
+                    }
+                    let dst = &mut plane[r * g.w..(r + 1) * g.w];
+                    for (oj, &v) in src[oi * g.w_out..(oi + 1) * g.w_out].iter().enumerate() {
+                        let col = (oj * g.sw + kj * g.dw).wrapping_sub(g.pw);
+                        if col < g.w {
+                            dst[col] += v;
+                        }
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// Forward pass: `out` `(B, O, Ho, Wo)` (pooled sizes with `pool`) gets the (ReLU'd,
+/// pooled) conv outputs of `x` `(B, C, H, W)` with `w` `(O, C, KH, KW)`; `arg` (empty, or
+/// one per output) the argmax of each pooled output in its conv output plane.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward<E: Element>(
+    g: &ConvGeom,
+    pool: Option<&PoolGeom>,
+    x: &[E],
+    w: &[E],
+    bias: Option<&[E]>,
+    relu: bool,
+    out: &mut [E],
+    arg: &mut [u32],
+) {
+    let (chw, ckk, hw_out) = (g.c_in * g.h * g.w, g.taps(), g.h_out * g.w_out);
+    let out_len = out.len() / g.batch.max(1);
+    if out.is_empty() || chw == 0 {
+        return;
+    }
+    // Without a kept argmax (inference), pooling writes it to a per-thread scratch.
+    let keep_arg = !arg.is_empty();
+    let scratch = || {
+        let (y, a) = match pool {
+            Some(_) => (
+                vec![E::zero(); g.c_out * hw_out],
+                vec![0u32; if keep_arg { 0 } else { out_len }],
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        (vec![E::zero(); ckk * hw_out], y, a)
+    };
+    let args: Vec<Option<&mut [u32]>> = if keep_arg {
+        arg.chunks_mut(out_len).map(Some).collect()
+    } else {
+        (0..g.batch).map(|_| None).collect()
+    };
+    out.par_chunks_mut(out_len)
+        .zip(x.par_chunks(chw))
+        .zip(args)
+        .for_each_init(
+            scratch,
+            |(cols, y_scratch, a_scratch), ((out_b, xb), arg_b)| {
+                let arg_b: &mut [u32] = match arg_b {
+                    Some(a) => a,
+                    None => a_scratch,
+                };
+                im2col(g, xb, cols);
+                let (y, pooled): (&mut [E], Option<&mut [E]>) = match pool {
+                    Some(_) => (y_scratch, Some(out_b)),
+                    None => (out_b, None),
+                };
+                if let Some(b) = bias {
+                    for (o, yo) in y.chunks_mut(hw_out).enumerate() {
+                        yo.fill(b[o]);
+                    }
+                }
+                if ckk <= SMALL_K {
+                    if bias.is_none() {
+                        y.fill(E::zero());
+                    }
+                    small::matmul_acc((g.c_out, hw_out, ckk), y, w, cols);
+                } else {
+                    matmul(
+                        (g.c_out, hw_out, ckk),
+                        y,
+                        bias.is_some(),
+                        w,
+                        (ckk, 1),
+                        cols,
+                        (hw_out, 1),
+                    );
+                }
+                match (pool, pooled) {
+                    (Some(pg), Some(out_b)) => {
+                        let plane_out = pg.h_out * pg.w_out;
+                        for ((yp, op), ap) in y
+                            .chunks(hw_out)
+                            .zip(out_b.chunks_mut(plane_out))
+                            .zip(arg_b.chunks_mut(plane_out))
+                        {
+                            max_pool_plane(pg, yp, op, ap);
+                            if relu {
+                                for (v, a) in op.iter_mut().zip(ap.iter_mut()) {
+                                    if *v <= E::zero() {
+                                        *v = E::zero();
+                                        *a = NONE;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    (None, _) if relu => {
+                        for v in y.iter_mut() {
+                            if *v < E::zero() {
+                                *v = E::zero();
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            },
+        );
+}
+
+/// Adds the input gradient into `gx` (when given) and returns the weight and bias
+/// gradients. `gy` is the gradient of the (pooled) output, already ReLU-masked when
+/// there is no pooling.
+pub(crate) fn backward<E: Element>(
+    g: &ConvGeom,
+    s: &Saved<'_, E>,
+    gy: &[E],
+    gx: Option<&mut [E]>,
+) -> (Vec<E>, Vec<E>) {
+    let (chw, ckk, hw_out) = (g.c_in * g.h * g.w, g.taps(), g.h_out * g.w_out);
+    let gy_len = gy.len() / g.batch.max(1);
+    let zero = || (vec![E::zero(); g.c_out * ckk], vec![E::zero(); g.c_out]);
+    if gy.is_empty() || chw == 0 {
+        return zero();
+    }
+    let gx_parts: Vec<Option<&mut [E]>> = match gx {
+        Some(gx) => gx.chunks_mut(chw).map(Some).collect(),
+        None => (0..g.batch).map(|_| None).collect(),
+    };
+    let scratch = || {
+        let gyc = if s.pool.is_some() {
+            vec![E::zero(); g.c_out * hw_out]
+        } else {
+            Vec::new()
+        };
+        (
+            zero(),
+            vec![E::zero(); ckk * hw_out],
+            vec![E::zero(); ckk * hw_out],
+            gyc,
+        )
+    };
+    // w^T (CKK, O), contiguous, for the thin-product loops of the input gradient.
+    let mut w_t = vec![E::zero(); if ckk <= SMALL_K { ckk * g.c_out } else { 0 }];
+    if !w_t.is_empty() {
+        for o in 0..g.c_out {
+            for q in 0..ckk {
+                w_t[q * g.c_out + o] = s.w[o * ckk + q];
+            }
+        }
+    }
+    #[allow(clippy::too_many_arguments)]
+    let per_image = |b: usize,
+                     gxb: Option<&mut [E]>,
+                     xb: &[E],
+                     gyb: &[E],
+                     acc: &mut (Vec<E>, Vec<E>),
+                     cols: &mut Vec<E>,
+                     gcols: &mut Vec<E>,
+                     gyc: &mut Vec<E>| {
+        // The gradient of this image's convolution output.
+        let gyc_b: &[E] = match s.pool {
+            Some(pg) => {
+                gyc.fill(E::zero());
+                let plane_out = pg.h_out * pg.w_out;
+                let bounds = b * gy_len..(b + 1) * gy_len;
+                for (o, gp) in gyb.chunks(plane_out).enumerate() {
+                    let plane = &mut gyc[o * hw_out..(o + 1) * hw_out];
+                    let ap = o * plane_out..(o + 1) * plane_out;
+                    match s.arg {
+                        Argmax::Plane(arg) => {
+                            for (&v, &a) in gp.iter().zip(&arg[bounds.clone()][ap]) {
+                                if let Some(d) = plane.get_mut(a as usize) {
+                                    *d += v;
+                                }
+                            }
+                        }
+                        Argmax::Phase(arg) => {
+                            let ap = &arg[bounds.clone()][ap];
+                            for (i, (&v, &a)) in gp.iter().zip(ap).enumerate() {
+                                if a != direct::NONE {
+                                    let (pi, pj) = (i / pg.w_out, i % pg.w_out);
+                                    let r = 2 * pi + (a / 2) as usize;
+                                    plane[r * g.w_out + 2 * pj + (a % 2) as usize] += v;
+                                }
+                            }
+                        }
+                        Argmax::Positive(_) => unreachable!("only unpooled outputs"),
+                    }
+                }
+                gyc
+            }
+            None => gyb,
+        };
+        let (gw, gb) = acc;
+        for (o, row) in gyc_b.chunks(hw_out).enumerate() {
+            gb[o] += small::sum(row);
+        }
+        im2col(g, xb, cols);
+        // gw (O, CKK) += gy (O, HoWo) * cols^T (HoWo, CKK)
+        if ckk <= SMALL_K {
+            small::matmul_bt_acc((g.c_out, ckk, hw_out), gw, gyc_b, cols);
+        } else {
+            matmul(
+                (g.c_out, ckk, hw_out),
+                gw,
+                true,
+                gyc_b,
+                (hw_out, 1),
+                cols,
+                (1, hw_out),
+            );
+        }
+        if let Some(gxb) = gxb {
+            // gcols (CKK, HoWo) = w^T (CKK, O) * gy (O, HoWo)
+            if ckk <= SMALL_K {
+                gcols.fill(E::zero());
+                small::matmul_acc((ckk, hw_out, g.c_out), gcols, &w_t, gyc_b);
+            } else {
+                matmul(
+                    (ckk, hw_out, g.c_out),
+                    gcols,
+                    false,
+                    s.w,
+                    (1, ckk),
+                    gyc_b,
+                    (hw_out, 1),
+                );
+            }
+            col2im(g, gcols, gxb);
+        }
+    };
+    // Partial weight gradients over fixed chunks of images, summed in chunk order: the
+    // result does not depend on how rayon schedules the chunks (training is reproducible).
+    let mut items: Vec<(usize, Option<&mut [E]>)> = gx_parts.into_iter().enumerate().collect();
+    let partials: Vec<(Vec<E>, Vec<E>)> = items
+        .par_chunks_mut(IMAGES_PER_PARTIAL)
+        .map(|chunk| {
+            let (mut acc, mut cols, mut gcols, mut gyc) = scratch();
+            for (b, gxb) in chunk.iter_mut() {
+                let (b, gxb) = (*b, gxb.take());
+                let xb = &s.x[b * chw..(b + 1) * chw];
+                let gyb = &gy[b * gy_len..(b + 1) * gy_len];
+                per_image(b, gxb, xb, gyb, &mut acc, &mut cols, &mut gcols, &mut gyc);
+            }
+            acc
+        })
+        .collect();
+    partials
+        .into_iter()
+        .fold(zero(), |(mut gw, mut gb), (gw2, gb2)| {
+            add_into(&mut gw, &gw2);
+            add_into(&mut gb, &gb2);
+            (gw, gb)
+        })
+}
