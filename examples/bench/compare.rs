@@ -108,6 +108,14 @@ fn python_missing(python: &Path) -> Option<String> {
     ))
 }
 
+/// The 1-minute load average (other work on the machine skews every number).
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn num(v: &Value, key: &str) -> f64 {
     v.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
@@ -189,6 +197,7 @@ pub fn table(args: &Args, models: &[&str]) -> Result<(), Box<dyn Error>> {
         args.warmup,
         args.repeats,
     );
+    let load_before = load();
     let mut results: Vec<(&str, Vec<Value>, Vec<Value>)> = Vec::new();
     for &model in models {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
@@ -209,6 +218,10 @@ pub fn table(args: &Args, models: &[&str]) -> Result<(), Box<dyn Error>> {
         }
         results.push((model, ours, theirs));
     }
+    say!(
+        "1-minute load average before / after: {load_before} / {}",
+        load()
+    );
     if args.vs_pytorch {
         print_comparison(&results);
     } else {
