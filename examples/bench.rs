@@ -5,13 +5,20 @@
 //! `--warmup N`). It trains on the real MNIST batches of `data/mnist`, one model throughout:
 //! `--warmup` steps first (the speed of the backward pass depends on how many hidden units
 //! ReLU leaves dead, which changes in the first hundreds of steps), then `--repeats` timed
-//! runs of `--steps` steps.
+//! runs of `--steps` steps. `--data-dir PATH` reads MNIST from elsewhere.
+//!
+//! With `--features cuda` the training and inference numbers are the GPU's (`AutoDevice` is
+//! `Cuda`, synchronised before each clock reading); the per-layer breakdown stays on the CPU.
 
+mod common;
+
+use std::path::PathBuf;
 use std::time::Instant;
 
 use dfdx::nn::modules::Module;
 use dfdx::optim::{Adam, Optimizer};
 use dfdx::prelude::*;
+use dfdx::tensor::Synchronize;
 use typenet::layers::{Conv2D, Flatten, MaxPool2D};
 use typenet::ops::DenseParams;
 use typenet::prelude::*;
@@ -38,6 +45,7 @@ struct Args {
     batch: usize,
     repeats: usize,
     warmup: usize,
+    data_dir: PathBuf,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -46,10 +54,15 @@ fn parse_args() -> Result<Args, String> {
         batch: 128,
         repeats: 5,
         warmup: 200,
+        data_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist").into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        if flag == "--data-dir" {
+            a.data_dir = value.into();
+            continue;
+        }
         let n: usize = value
             .parse()
             .ok()
@@ -62,7 +75,7 @@ fn parse_args() -> Result<Args, String> {
             "--warmup" => a.warmup = n,
             _ => {
                 return Err(format!(
-                    "unknown flag {flag}; use --steps, --batch, --repeats or --warmup"
+                    "unknown flag {flag}; use --steps, --batch, --repeats, --warmup or --data-dir"
                 ))
             }
         }
@@ -75,19 +88,22 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-type Img<B> = Tensor<(B, Const<1>, Const<28>, Const<28>), f32, Cpu>;
+/// The device training and inference are timed on: `Cuda` with `--features cuda`.
+type Dev = AutoDevice;
+
+type Img<B> = Tensor<(B, Const<1>, Const<28>, Const<28>), f32, Dev>;
 
 /// One model trained with Adam on consecutive batches of the MNIST training set.
 struct Trainer {
-    model: MnistCnnModule<f32, Cpu>,
-    opt: Adam<MnistCnnModule<f32, Cpu>, f32, Cpu>,
-    grads: Option<Gradients<f32, Cpu>>,
+    model: MnistCnnModule<f32, Dev>,
+    opt: Adam<MnistCnnModule<f32, Dev>, f32, Dev>,
+    grads: Option<Gradients<f32, Dev>>,
     data: Dataset<(Const<1>, Const<28>, Const<28>)>,
     next: usize,
 }
 
 impl Trainer {
-    fn new(dev: &Cpu, data: Dataset<(Const<1>, Const<28>, Const<28>)>) -> Self {
+    fn new(dev: &Dev, data: Dataset<(Const<1>, Const<28>, Const<28>)>) -> Self {
         let model = dev.build_module::<MnistCnn, f32>();
         let opt = Adam::new(
             &model,
@@ -108,7 +124,7 @@ impl Trainer {
 
     /// Seconds for `steps` training steps (batch, forward, loss, backward, Adam), in total
     /// and split into [forward + loss, backward, optimizer update].
-    fn seconds(&mut self, dev: &Cpu, steps: usize, n: usize) -> (f64, [f64; 3]) {
+    fn seconds(&mut self, dev: &Dev, steps: usize, n: usize) -> (f64, [f64; 3]) {
         let mut split = [0.0; 3];
         let start = Instant::now();
         for _ in 0..steps {
@@ -117,7 +133,7 @@ impl Trainer {
             }
             let idx: Vec<usize> = (self.next..self.next + n).collect();
             self.next += n;
-            let x = self.data.batch::<f32, Cpu>(dev, &idx).expect("batch");
+            let x = self.data.batch::<f32, Dev>(dev, &idx).expect("batch");
             let mut y = vec![0.0f32; n * 10];
             for (i, &l) in self
                 .data
@@ -136,21 +152,24 @@ impl Trainer {
                 .try_forward_logits_mut(x.traced(grads))
                 .expect("forward");
             let loss = cross_entropy_with_logits_loss(logits, y);
+            dev.synchronize();
             split[0] += t.elapsed().as_secs_f64();
             let t = Instant::now();
             let mut grads = loss.backward();
+            dev.synchronize();
             split[1] += t.elapsed().as_secs_f64();
             let t = Instant::now();
             self.opt.update(&mut self.model, &grads).expect("update");
             self.model.zero_grads(&mut grads);
             self.grads = Some(grads);
+            dev.synchronize();
             split[2] += t.elapsed().as_secs_f64();
         }
         (start.elapsed().as_secs_f64(), split)
     }
 }
 
-fn infer_seconds(m: &MnistCnnModule<f32, Cpu>, x: &Img<usize>, images: usize) -> f64 {
+fn infer_seconds(m: &MnistCnnModule<f32, Dev>, x: &Img<usize>, images: usize) -> f64 {
     let n = x.shape().0;
     let start = Instant::now();
     let mut done = 0;
@@ -159,6 +178,7 @@ fn infer_seconds(m: &MnistCnnModule<f32, Cpu>, x: &Img<usize>, images: usize) ->
         std::hint::black_box(y);
         done += n;
     }
+    x.device().synchronize();
     start.elapsed().as_secs_f64()
 }
 
@@ -197,6 +217,26 @@ macro_rules! say {
     }};
 }
 
+#[cfg(feature = "cuda")]
+fn train_device() -> Result<Dev, String> {
+    common::cuda_device(0)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn train_device() -> Result<Dev, String> {
+    Ok(Cpu::default())
+}
+
+#[cfg(feature = "cuda")]
+fn device_name() -> String {
+    "on the GPU (Cuda)".to_string()
+}
+
+#[cfg(not(feature = "cuda"))]
+fn device_name() -> String {
+    format!("{} threads", rayon::current_num_threads())
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -205,16 +245,23 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let train_dev = match train_device() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
     let dev = Cpu::default();
     let n = args.batch;
     say!(
-        "MNIST CNN, batch {n}, {} threads, median of {} runs after {} warm-up steps",
-        rayon::current_num_threads(),
+        "MNIST CNN, batch {n}, {}, median of {} runs after {} warm-up steps",
+        device_name(),
         args.repeats,
         args.warmup.max(3)
     );
 
-    let mnist = match load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")) {
+    let mnist = match load_mnist(&args.data_dir) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
@@ -222,10 +269,10 @@ fn main() {
         }
     };
     let test = mnist.test;
-    let mut trainer = Trainer::new(&dev, mnist.train);
-    trainer.seconds(&dev, args.warmup.max(3), n);
+    let mut trainer = Trainer::new(&train_dev, mnist.train);
+    trainer.seconds(&train_dev, args.warmup.max(3), n);
     let runs: Vec<(f64, [f64; 3])> = (0..args.repeats)
-        .map(|_| trainer.seconds(&dev, args.steps, n))
+        .map(|_| trainer.seconds(&train_dev, args.steps, n))
         .collect();
     let per_step = median(runs.iter().map(|r| r.0).collect()) / args.steps as f64;
     let part = |i: usize| median(runs.iter().map(|r| r.1[i]).collect()) / args.steps as f64 * 1e3;
@@ -245,7 +292,9 @@ fn main() {
 
     let infer_batch = 1000;
     let idx: Vec<usize> = (0..infer_batch.min(test.len())).collect();
-    let x = test.batch::<f32, Cpu>(&dev, &idx).expect("test batch");
+    let x = test
+        .batch::<f32, Dev>(&train_dev, &idx)
+        .expect("test batch");
     infer_seconds(&trainer.model, &x, infer_batch);
     let inf: Vec<f64> = (0..args.repeats)
         .map(|_| infer_seconds(&trainer.model, &x, TEST_IMAGES))
@@ -257,6 +306,9 @@ fn main() {
         inf
     );
 
+    if cfg!(feature = "cuda") {
+        say!("(the per-layer times below are the CPU's)");
+    }
     say!("per layer (batch {n}):   forward ms   backward ms");
     let conv = Conv2D::<1, 32, 3, 1, 0, 1, true, f32, Cpu>::build(&dev);
     let fused = typenet::layers::Fused {
