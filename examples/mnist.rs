@@ -97,9 +97,7 @@ fn seed(s: &str) -> Result<u64, String> {
 
 #[cfg(feature = "cuda")]
 fn device(seed: u64) -> Result<AutoDevice, String> {
-    Cuda::try_seed_from_u64(seed).map_err(|e| {
-        format!("cannot start the CUDA device ({e}); build without `--features cuda` to train on the CPU")
-    })
+    common::cuda_device(seed)
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -31,6 +31,21 @@ pub fn learning_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The GPU, or one line that says why it could not be started (naming dfdx issue #870,
+/// a zero-byte allocation some GPUs refuse, where the error looks like it).
+#[cfg(feature = "cuda")]
+pub fn cuda_device(seed: u64) -> Result<Cuda, String> {
+    Cuda::try_seed_from_u64(seed).map_err(|e| {
+        let hint = if format!("{e:?}").contains("CUDA_ERROR_INVALID_VALUE") {
+            " (on some GPUs dfdx 0.13 fails this way allocating zero bytes, dfdx issue #870: \
+             see README.md, CUDA)"
+        } else {
+            ""
+        };
+        format!("cannot start the CUDA device ({e}){hint}; build without `--features cuda` to use the CPU")
+    })
+}
+
 /// Parses the flags and runs `run`. Bad flags and errors become one line on stderr
 /// (`error: ...`) and exit status 1; never a panic or a backtrace.
 pub fn cli_main<A: Parser>(run: impl FnOnce(&A) -> Result<(), Box<dyn Error>>) -> ExitCode {
