@@ -7,9 +7,10 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{chain, conv2d, dense, pool2d};
+use crate::ops::{chain, conv2d, dense, merge, pool2d, resample};
 
 pub use crate::element::{Element, Tensor4};
+pub use crate::ops::resample::Conv2DTransposeParams;
 pub use crate::ops::{Conv2DParams, DenseParams, Pool2DKind, Pool2DParams, PoolParams};
 
 /// A dfdx device that typenet's layers run on. Each method is one op; on `Cpu` the op
@@ -57,6 +58,35 @@ pub trait Backend<E: Element>: Device<E> {
         dp: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err>;
 
+    /// `a` and `b` joined along axis 1 (channels of `(B, C, ...)`, features of `(B, N)`)
+    /// into `out`; every other dim must agree.
+    fn concat<A: Shape, Bs: Shape, O: Shape, T: Tape<E, Self> + Merge<T>>(
+        a: Tensor<A, E, Self, T>,
+        b: Tensor<Bs, E, Self, T>,
+        out: O,
+    ) -> Result<Tensor<O, E, Self, T>, Self::Err>;
+
+    /// The sum of tensors of one shape (one tensor may come in more than once).
+    fn sum<S: Shape, T: Tape<E, Self> + Merge<T>>(
+        xs: Vec<Tensor<S, E, Self, T>>,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err>;
+
+    /// Nearest-neighbour upsampling of `x` `(B, C, H, W)` by `fh` rows and `fw` columns.
+    fn upsample2d<B: Dim, T: Tape<E, Self>>(
+        x: Tensor4<B, E, Self, T>,
+        fh: usize,
+        fw: usize,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err>;
+
+    /// Transposed convolution of `x` `(B, C, H, W)` with `w` `(C, O, K, K)` (PyTorch's
+    /// layout), plus `bias` `(O,)`.
+    fn conv2d_transpose<B: Dim, T: Tape<E, Self> + Merge<T>>(
+        x: Tensor4<B, E, Self, T>,
+        w: Tensor4<usize, E, Self, T>,
+        bias: Option<Tensor<(usize,), E, Self, T>>,
+        p: Conv2DTransposeParams,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err>;
+
     /// The device's error for a shape that does not fit (an internal invariant broken).
     fn shape_error() -> Self::Err;
 }
@@ -102,6 +132,37 @@ where
         dp: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
         chain::cpu(x, w, bias, p, dense_w, dense_bias, dp)
+    }
+
+    fn concat<A: Shape, Bs: Shape, O: Shape, T: Tape<E, Self> + Merge<T>>(
+        a: Tensor<A, E, Self, T>,
+        b: Tensor<Bs, E, Self, T>,
+        out: O,
+    ) -> Result<Tensor<O, E, Self, T>, Self::Err> {
+        merge::cpu_concat(a, b, out)
+    }
+
+    fn sum<S: Shape, T: Tape<E, Self> + Merge<T>>(
+        xs: Vec<Tensor<S, E, Self, T>>,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
+        merge::cpu_sum(xs)
+    }
+
+    fn upsample2d<B: Dim, T: Tape<E, Self>>(
+        x: Tensor4<B, E, Self, T>,
+        fh: usize,
+        fw: usize,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
+        resample::cpu_upsample2d(x, fh, fw)
+    }
+
+    fn conv2d_transpose<B: Dim, T: Tape<E, Self> + Merge<T>>(
+        x: Tensor4<B, E, Self, T>,
+        w: Tensor4<usize, E, Self, T>,
+        bias: Option<Tensor<(usize,), E, Self, T>>,
+        p: Conv2DTransposeParams,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
+        resample::cpu_conv2d_transpose(x, w, bias, p)
     }
 
     fn shape_error() -> Self::Err {
@@ -151,6 +212,37 @@ where
         dp: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
         chain::generic(x, w, bias, p, dense_w, dense_bias, dp)
+    }
+
+    fn concat<A: Shape, Bs: Shape, O: Shape, T: Tape<E, Self> + Merge<T>>(
+        a: Tensor<A, E, Self, T>,
+        b: Tensor<Bs, E, Self, T>,
+        out: O,
+    ) -> Result<Tensor<O, E, Self, T>, Self::Err> {
+        merge::concat_generic(a, b, out)
+    }
+
+    fn sum<S: Shape, T: Tape<E, Self> + Merge<T>>(
+        xs: Vec<Tensor<S, E, Self, T>>,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
+        merge::sum_generic(xs)
+    }
+
+    fn upsample2d<B: Dim, T: Tape<E, Self>>(
+        x: Tensor4<B, E, Self, T>,
+        fh: usize,
+        fw: usize,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
+        resample::upsample2d_generic(x, fh, fw)
+    }
+
+    fn conv2d_transpose<B: Dim, T: Tape<E, Self> + Merge<T>>(
+        x: Tensor4<B, E, Self, T>,
+        w: Tensor4<usize, E, Self, T>,
+        bias: Option<Tensor<(usize,), E, Self, T>>,
+        p: Conv2DTransposeParams,
+    ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
+        resample::conv2d_transpose_generic(x, w, bias, p)
     }
 
     fn shape_error() -> Self::Err {

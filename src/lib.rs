@@ -52,8 +52,11 @@ pub mod __private {
     pub use crate::layers::batch_norm::{
         batch_norm1d, batch_norm1d_train, batch_norm2d, batch_norm2d_train,
     };
+    pub use crate::layers::conv_transpose::transpose_out_dim;
+    pub use crate::layers::merge::{concat, sum};
     pub use crate::layers::{self, LayerParams};
     pub use crate::network::{Batch, Network, NetworkSpec, SampleShape};
+    pub use crate::ops::resample::transpose_out_size;
     pub use crate::ops::{out_size, DenseParams, Pool2DParams, PoolParams};
     pub use crate::summary::{Summary, SummaryRow};
     pub use dfdx;
@@ -61,6 +64,7 @@ pub mod __private {
     /// The ops by implementation, for the tests that check them against naive loops and
     /// against each other.
     pub mod ops {
+        pub use crate::ops::resample::{transpose_out_size, Conv2DTransposeParams};
         pub use crate::ops::{
             out_size, Conv2DParams, DenseParams, Pool2DKind, Pool2DParams, PoolParams,
         };
@@ -68,13 +72,19 @@ pub mod __private {
         /// The CPU ops, each choosing its kernels as `Cpu`'s `Backend` does.
         pub mod cpu {
             pub use crate::ops::conv2d::{cpu as conv2d, cpu_im2col as conv2d_im2col};
+            pub use crate::ops::merge::{cpu_concat as concat, cpu_sum as sum};
             pub use crate::ops::pool2d::cpu as pool2d;
+            pub use crate::ops::resample::cpu_conv2d_transpose as conv2d_transpose;
+            pub use crate::ops::resample::cpu_upsample2d as upsample2d;
         }
 
         /// The ops built from dfdx ops (what `Cuda` runs).
         pub mod generic {
             pub use crate::ops::conv2d::generic as conv2d;
+            pub use crate::ops::merge::{concat_generic as concat, sum_generic as sum};
             pub use crate::ops::pool2d::generic as pool2d;
+            pub use crate::ops::resample::conv2d_transpose_generic as conv2d_transpose;
+            pub use crate::ops::resample::upsample2d_generic as upsample2d;
         }
 
         /// The dense op.

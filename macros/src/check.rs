@@ -115,7 +115,7 @@ fn one(ctxt: &mut Ctxt, layer: &LayerAst, i: usize, flow: &mut Flow) -> Option<P
     };
     let (layer_box, label, stem) = match found {
         Some(kind) => {
-            if !kind.braces && layer.body.is_some() {
+            if !kind.braces && (layer.body.is_some() || layer.branches.is_some()) {
                 let msg = format!("{} takes arguments in parentheses, not braces", kind.name);
                 cx.ctxt.err(&layer.tokens, msg);
                 return None;

@@ -43,15 +43,19 @@ struct Expander<'a> {
 
 impl Structs for Expander<'_> {
     fn inner_struct(&mut self, plan: &Plan, field: &Ident) -> TokenStream {
-        let idx = field
+        // `residual_3` in `NetModule` -> `NetResidual3`; `branch_1` in it -> `NetResidual3Branch1`.
+        let camel: String = field
             .to_string()
-            .rsplit('_')
-            .next()
-            .unwrap_or("0")
-            .to_string();
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+            })
+            .collect();
         let outer = self.current.to_string();
         let stem = outer.strip_suffix("Module").unwrap_or(&outer);
-        let name = format_ident!("{stem}Residual{idx}");
+        let name = format_ident!("{stem}{camel}");
         let (saved, prefix) = (self.current.clone(), self.prefix.clone());
         self.current = name.clone();
         self.prefix = format!("{prefix}{field}.");

@@ -47,10 +47,41 @@ pub struct LayerAst {
     pub path: Path,
     pub args: Option<Vec<Arg>>,
     pub body: Option<Vec<LayerAst>>,
+    /// `Concat { [layers], [layers] }`: the branches in brackets.
+    pub branches: Option<Vec<BranchAst>>,
     /// The whole layer as written, for errors spanning all of it.
     pub tokens: TokenStream,
     /// The layer as written, e.g. `Dense(5408 => 128)`, for messages.
     pub text: String,
+}
+
+/// One branch of a merging layer: `[LAYER, ...]`.
+pub struct BranchAst {
+    pub layers: Vec<LayerAst>,
+    /// The brackets and all in them, for errors spanning the branch.
+    pub tokens: TokenStream,
+    pub span: Span,
+}
+
+impl Parse for BranchAst {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let content;
+        let br = syn::bracketed!(content in input);
+        let layers = parse_layers(&content)?;
+        let span = br.span.join();
+        let tokens = quote::quote_spanned!(span=> [#(#layers),*]);
+        Ok(BranchAst {
+            layers,
+            tokens,
+            span,
+        })
+    }
+}
+
+impl quote::ToTokens for LayerAst {
+    fn to_tokens(&self, out: &mut TokenStream) {
+        out.extend(self.tokens.clone());
+    }
 }
 
 impl LayerAst {
@@ -136,6 +167,7 @@ impl Parse for LayerAst {
         let mut tokens = quote::quote!(#path);
         let mut args = None;
         let mut body = None;
+        let mut branches = None;
         let mut text = path_text(&path);
         if input.peek(syn::token::Paren) || input.peek(syn::token::Brace) {
             let group: proc_macro2::Group = input.parse()?;
@@ -147,6 +179,12 @@ impl Parse for LayerAst {
                 let parts: Vec<String> = list.iter().map(arg_text).collect();
                 text = format!("{text}({})", parts.join(", "));
                 args = Some(list.into_iter().collect());
+            } else if group.stream().into_iter().next().is_some_and(
+                |t| matches!(t, proc_macro2::TokenTree::Group(g) if g.delimiter() == Delimiter::Bracket),
+            ) {
+                let list = Punctuated::<BranchAst, Token![,]>::parse_terminated
+                    .parse2(group.stream())?;
+                branches = Some(list.into_iter().collect());
             } else {
                 body = Some(parse_layers.parse2(group.stream())?);
             }
@@ -155,6 +193,7 @@ impl Parse for LayerAst {
             path,
             args,
             body,
+            branches,
             tokens,
             text,
         })

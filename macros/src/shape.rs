@@ -54,6 +54,10 @@ impl Size {
         Size::symbolic(e, format!("{} {op} {}", a.text, b.text))
     }
 
+    pub fn add(&self, b: &Size) -> Size {
+        Size::bin(self, b, "+", usize::checked_add)
+    }
+
     pub fn mul(&self, b: &Size) -> Size {
         Size::bin(self, b, "*", usize::checked_mul)
     }

@@ -4,14 +4,19 @@
 pub(crate) mod batch_norm;
 mod conv1d;
 mod conv2d;
+pub(crate) mod conv_transpose;
 mod dfdx_adapters;
 mod flatten;
+pub(crate) mod merge;
 mod pool2d;
+mod upsample;
 
 pub use conv1d::Conv1D;
 pub use conv2d::{Conv2D, Fused};
+pub use conv_transpose::Conv2DTranspose;
 pub use flatten::Flatten;
 pub use pool2d::{AvgPool2D, MaxPool2D};
+pub use upsample::UpSampling2D;
 
 /// A layer type's parameter counts, as Keras's `model.summary()` reports them. Every type
 /// `network!` puts in a network's fields has one: typenet's layers, and dfdx's modules.

@@ -9,8 +9,10 @@ pub(crate) mod conv2d;
 pub(crate) mod dense;
 pub(crate) mod gemm;
 pub(crate) mod geom;
+pub(crate) mod merge;
 mod params;
 pub(crate) mod pool2d;
+pub(crate) mod resample;
 pub(crate) mod scratch;
 pub(crate) mod tape;
 

@@ -8,9 +8,11 @@ pub mod conv;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
+pub mod merge;
 pub mod nested;
 pub mod norm;
 pub mod pool;
+pub mod resample;
 pub mod residual;
 pub mod window;
 
@@ -44,6 +46,8 @@ pub fn kinds() -> impl Iterator<Item = &'static Kind> {
         dropout::KINDS,
         norm::KINDS,
         residual::KINDS,
+        merge::KINDS,
+        resample::KINDS,
     ]
     .into_iter()
     .flatten()
@@ -58,6 +62,8 @@ pub fn aliases() -> impl Iterator<Item = &'static (&'static str, &'static str)> 
         dense::ALIASES,
         activation::ALIASES,
         norm::ALIASES,
+        merge::ALIASES,
+        resample::ALIASES,
     ]
     .into_iter()
     .flatten()
