@@ -7,7 +7,7 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{chain, conv2d, dense, pool2d};
+use crate::ops::{chain, conv2d, dense, embedding, pool2d};
 
 pub use crate::element::{Element, Tensor4};
 pub use crate::ops::{Conv2DParams, DenseParams, Pool2DKind, Pool2DParams, PoolParams};
@@ -57,6 +57,15 @@ pub trait Backend<E: Element>: Device<E> {
         dp: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err>;
 
+    /// Embedding lookup: token ids `tokens` `(B, L)` (exact integers in `E`) pick rows of
+    /// `table` `(V, M)`, giving `(B, M, L)` (channels first); the backward pass adds into
+    /// the table's gradient. An id that is not an integer below `V` is the device's
+    /// error ([`Backend::shape_error`]), never clamped.
+    fn embedding<B: Dim, L: Dim, V: Dim, M: Dim, T: Tape<E, Self>>(
+        tokens: Tensor<(B, L), E, Self, T>,
+        table: &Tensor<(V, M), E, Self>,
+    ) -> Result<Tensor<(B, M, L), E, Self, T>, Self::Err>;
+
     /// The device's error for a shape that does not fit (an internal invariant broken).
     fn shape_error() -> Self::Err;
 }
@@ -102,6 +111,13 @@ where
         dp: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
         chain::cpu(x, w, bias, p, dense_w, dense_bias, dp)
+    }
+
+    fn embedding<B: Dim, L: Dim, V: Dim, M: Dim, T: Tape<E, Self>>(
+        tokens: Tensor<(B, L), E, Self, T>,
+        table: &Tensor<(V, M), E, Self>,
+    ) -> Result<Tensor<(B, M, L), E, Self, T>, Self::Err> {
+        embedding::cpu(tokens, table)
     }
 
     fn shape_error() -> Self::Err {
@@ -151,6 +167,13 @@ where
         dp: DenseParams,
     ) -> Result<Tensor<(B, O), E, Self, T>, Self::Err> {
         chain::generic(x, w, bias, p, dense_w, dense_bias, dp)
+    }
+
+    fn embedding<B: Dim, L: Dim, V: Dim, M: Dim, T: Tape<E, Self>>(
+        tokens: Tensor<(B, L), E, Self, T>,
+        table: &Tensor<(V, M), E, Self>,
+    ) -> Result<Tensor<(B, M, L), E, Self, T>, Self::Err> {
+        embedding::generic(tokens, table)
     }
 
     fn shape_error() -> Self::Err {

@@ -68,12 +68,14 @@ pub mod __private {
         /// The CPU ops, each choosing its kernels as `Cpu`'s `Backend` does.
         pub mod cpu {
             pub use crate::ops::conv2d::{cpu as conv2d, cpu_im2col as conv2d_im2col};
+            pub use crate::ops::embedding::cpu as embedding;
             pub use crate::ops::pool2d::cpu as pool2d;
         }
 
         /// The ops built from dfdx ops (what `Cuda` runs).
         pub mod generic {
             pub use crate::ops::conv2d::generic as conv2d;
+            pub use crate::ops::embedding::generic as embedding;
             pub use crate::ops::pool2d::generic as pool2d;
         }
 

@@ -5,12 +5,16 @@ pub(crate) mod batch_norm;
 mod conv1d;
 mod conv2d;
 mod dfdx_adapters;
+mod embedding;
 mod flatten;
+mod pool1d;
 mod pool2d;
 
 pub use conv1d::Conv1D;
 pub use conv2d::{Conv2D, Fused};
+pub use embedding::{Embedding, MAX_VOCAB};
 pub use flatten::Flatten;
+pub use pool1d::{AvgPool1D, GlobalAvgPool1D, GlobalMaxPool1D, MaxPool1D};
 pub use pool2d::{AvgPool2D, MaxPool2D};
 
 /// A layer type's parameter counts, as Keras's `model.summary()` reports them. Every type

@@ -7,6 +7,7 @@ pub mod activation;
 pub mod conv;
 pub mod dense;
 pub mod dropout;
+pub mod embedding;
 pub mod flatten;
 pub mod nested;
 pub mod norm;
@@ -44,6 +45,7 @@ pub fn kinds() -> impl Iterator<Item = &'static Kind> {
         dropout::KINDS,
         norm::KINDS,
         residual::KINDS,
+        embedding::KINDS,
     ]
     .into_iter()
     .flatten()
