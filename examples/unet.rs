@@ -97,13 +97,13 @@ fn noisy_batch(
     noise: f32,
 ) -> Result<(Images, Images), Box<dyn Error>> {
     let clean: Images = data.batch(dev, idx)?;
-    let n: Images = dev.try_sample_normal_like(clean.shape())?;
+    let n: Images = dev.try_sample_like(clean.shape(), rand_distr::StandardNormal)?;
     let noisy = (clean.clone() + n * noise).try_clamp(0.0, 1.0)?;
     Ok((noisy, clean))
 }
 
 fn mse(a: &Images, b: &Images) -> f32 {
-    (a.clone() - b.clone()).square().mean().array()
+    (a.clone() - b.clone()).square().mean::<Rank0, _>().array()
 }
 
 fn main() -> ExitCode {

@@ -7,7 +7,7 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{chain, conv2d, dense, merge, pool2d, resample};
+use crate::ops::{chain, conv2d, dense, embedding, merge, pool2d, resample};
 
 pub use crate::element::{Element, Tensor4};
 pub use crate::ops::resample::Conv2DTransposeParams;
@@ -87,6 +87,15 @@ pub trait Backend<E: Element>: Device<E> {
         p: Conv2DTransposeParams,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err>;
 
+    /// Embedding lookup: token ids `tokens` `(B, L)` (exact integers in `E`) pick rows of
+    /// `table` `(V, M)`, giving `(B, M, L)` (channels first); the backward pass adds into
+    /// the table's gradient. An id that is not an integer below `V` is the device's
+    /// error ([`Backend::shape_error`]), never clamped.
+    fn embedding<B: Dim, L: Dim, V: Dim, M: Dim, T: Tape<E, Self>>(
+        tokens: Tensor<(B, L), E, Self, T>,
+        table: &Tensor<(V, M), E, Self>,
+    ) -> Result<Tensor<(B, M, L), E, Self, T>, Self::Err>;
+
     /// The device's error for a shape that does not fit (an internal invariant broken).
     fn shape_error() -> Self::Err;
 }
@@ -163,6 +172,13 @@ where
         p: Conv2DTransposeParams,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
         resample::cpu_conv2d_transpose(x, w, bias, p)
+    }
+
+    fn embedding<B: Dim, L: Dim, V: Dim, M: Dim, T: Tape<E, Self>>(
+        tokens: Tensor<(B, L), E, Self, T>,
+        table: &Tensor<(V, M), E, Self>,
+    ) -> Result<Tensor<(B, M, L), E, Self, T>, Self::Err> {
+        embedding::cpu(tokens, table)
     }
 
     fn shape_error() -> Self::Err {
@@ -243,6 +259,13 @@ where
         p: Conv2DTransposeParams,
     ) -> Result<Tensor4<B, E, Self, T>, Self::Err> {
         resample::conv2d_transpose_generic(x, w, bias, p)
+    }
+
+    fn embedding<B: Dim, L: Dim, V: Dim, M: Dim, T: Tape<E, Self>>(
+        tokens: Tensor<(B, L), E, Self, T>,
+        table: &Tensor<(V, M), E, Self>,
+    ) -> Result<Tensor<(B, M, L), E, Self, T>, Self::Err> {
+        embedding::generic(tokens, table)
     }
 
     fn shape_error() -> Self::Err {

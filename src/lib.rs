@@ -72,6 +72,7 @@ pub mod __private {
         /// The CPU ops, each choosing its kernels as `Cpu`'s `Backend` does.
         pub mod cpu {
             pub use crate::ops::conv2d::{cpu as conv2d, cpu_im2col as conv2d_im2col};
+            pub use crate::ops::embedding::cpu as embedding;
             pub use crate::ops::merge::{cpu_concat as concat, cpu_sum as sum};
             pub use crate::ops::pool2d::cpu as pool2d;
             pub use crate::ops::resample::cpu_conv2d_transpose as conv2d_transpose;
@@ -81,6 +82,7 @@ pub mod __private {
         /// The ops built from dfdx ops (what `Cuda` runs).
         pub mod generic {
             pub use crate::ops::conv2d::generic as conv2d;
+            pub use crate::ops::embedding::generic as embedding;
             pub use crate::ops::merge::{concat_generic as concat, sum_generic as sum};
             pub use crate::ops::pool2d::generic as pool2d;
             pub use crate::ops::resample::conv2d_transpose_generic as conv2d_transpose;

@@ -223,7 +223,29 @@ pub enum DataError {
     /// An argument out of range (the message says which and what to use).
     #[error("{0}")]
     InvalidArgument(String),
+    /// `Dataset::from_tokens` got a token id that is not below the vocabulary size.
+    #[error(
+        "token id {token} at position {position} of sample {sample} is out of range for a \
+         vocabulary of {vocab} (ids 0..={}): map it to an id below {vocab} (e.g. an \
+         unknown-token id), or declare `Embedding({}, dim)`",
+        .vocab.saturating_sub(1),
+        .token.saturating_add(1)
+    )]
+    TokenOutOfRange {
+        /// The id found.
+        token: u32,
+        /// The sample holding it.
+        sample: usize,
+        /// Its position in the sample (`0..L`).
+        position: usize,
+        /// The vocabulary size given (ids must be below it).
+        vocab: usize,
+    },
 }
+
+/// The sample shape of token sequences of length `L`, for `Embedding` networks declared
+/// on `(L)`: `Dataset<Tokens<L>>`, built with [`Dataset::from_tokens`].
+pub type Tokens<const L: usize> = (Const<L>,);
 
 fn magic_kind(magic: u32) -> &'static str {
     match magic {
@@ -321,6 +343,44 @@ impl<S: SampleShape> Dataset<S> {
             labels,
             shape: PhantomData,
         })
+    }
+
+    /// A dataset of token sequences: `tokens` holds each sample's `S::NUMEL` ids (for
+    /// [`Tokens<L>`], `L` of them) one sample after the other, with one label per
+    /// sample. Every id must be below `vocab` (the `Embedding(vocab, dim)` the network
+    /// starts with): an id out of range is an error naming it, its sample and position,
+    /// never clamped. The ids are stored as exact `f32` values, which is how `fit`,
+    /// `evaluate` and `Dataset::batch` hand them to the network; `vocab` is at most
+    /// [`crate::layers::MAX_VOCAB`] (2^24) for that reason.
+    pub fn from_tokens(
+        tokens: Vec<u32>,
+        labels: Vec<usize>,
+        vocab: usize,
+    ) -> Result<Self, DataError> {
+        let max = crate::layers::MAX_VOCAB;
+        if vocab == 0 || vocab > max {
+            return Err(DataError::InvalidArgument(format!(
+                "a vocabulary of {vocab} tokens is not supported: use 1 to {max} (2^24, the \
+                 integers f32 holds exactly)"
+            )));
+        }
+        if Some(tokens.len()) != labels.len().checked_mul(S::NUMEL) {
+            return Err(DataError::SampleSizeMismatch {
+                features: tokens.len(),
+                labels: labels.len(),
+                per_sample: S::NUMEL,
+            });
+        }
+        if let Some(i) = tokens.iter().position(|&t| t as usize >= vocab) {
+            return Err(DataError::TokenOutOfRange {
+                token: tokens[i],
+                sample: i / S::NUMEL,
+                position: i % S::NUMEL,
+                vocab,
+            });
+        }
+        let features = tokens.into_iter().map(|t| t as f32).collect();
+        Self::new(features, labels)
     }
 
     /// The number of samples.

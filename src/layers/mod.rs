@@ -6,15 +6,19 @@ mod conv1d;
 mod conv2d;
 pub(crate) mod conv_transpose;
 mod dfdx_adapters;
+mod embedding;
 mod flatten;
 pub(crate) mod merge;
+mod pool1d;
 mod pool2d;
 mod upsample;
 
 pub use conv1d::Conv1D;
 pub use conv2d::{Conv2D, Fused};
 pub use conv_transpose::Conv2DTranspose;
+pub use embedding::{Embedding, MAX_VOCAB};
 pub use flatten::Flatten;
+pub use pool1d::{AvgPool1D, GlobalAvgPool1D, GlobalMaxPool1D, MaxPool1D};
 pub use pool2d::{AvgPool2D, MaxPool2D};
 pub use upsample::UpSampling2D;
 

@@ -80,6 +80,11 @@ impl PoolGeom {
         self.kh * self.kw
     }
 
+    /// Whether one unpadded window covers the whole plane (a global pooling).
+    pub fn is_global(&self) -> bool {
+        [self.kh, self.kw, self.ph, self.pw] == [self.h, self.w, 0, 0]
+    }
+
     /// Whether this is `MaxPool2D(2)`: 2x2 windows, stride 2, no padding.
     pub fn is_2x2(&self) -> bool {
         [self.kh, self.kw, self.sh, self.sw, self.ph, self.pw] == [2, 2, 2, 2, 0, 0]

@@ -7,6 +7,7 @@
 pub(crate) mod chain;
 pub(crate) mod conv2d;
 pub(crate) mod dense;
+pub(crate) mod embedding;
 pub(crate) mod gemm;
 pub(crate) mod geom;
 pub(crate) mod merge;

@@ -7,6 +7,7 @@ pub mod activation;
 pub mod conv;
 pub mod dense;
 pub mod dropout;
+pub mod embedding;
 pub mod flatten;
 pub mod merge;
 pub mod nested;
@@ -48,6 +49,7 @@ pub fn kinds() -> impl Iterator<Item = &'static Kind> {
         residual::KINDS,
         merge::KINDS,
         resample::KINDS,
+        embedding::KINDS,
     ]
     .into_iter()
     .flatten()

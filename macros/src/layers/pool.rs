@@ -1,4 +1,5 @@
-//! Pooling: `MaxPool2D(window)`, `AvgPool2D(window)` and the global pools on `(C, H, W)`.
+//! Pooling: `MaxPool2D(window)`, `AvgPool2D(window)` and the global pools on `(C, H, W)`;
+//! `MaxPool1D(window)`, `AvgPool1D(window)` and the global pools on `(C, L)`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -18,25 +19,49 @@ pub const KINDS: &[Kind] = &[
         name: "MaxPool2D",
         stem: "max_pool2d",
         braces: false,
-        rule: |cx, layer| pool(cx, layer, Reduce::Max),
+        rule: |cx, layer| pool(cx, layer, Reduce::Max, Rank::Image),
     },
     Kind {
         name: "AvgPool2D",
         stem: "avg_pool2d",
         braces: false,
-        rule: |cx, layer| pool(cx, layer, Reduce::Avg),
+        rule: |cx, layer| pool(cx, layer, Reduce::Avg, Rank::Image),
     },
     Kind {
         name: "GlobalAvgPool2D",
         stem: "global_avg_pool2d",
         braces: false,
-        rule: |cx, layer| global(cx, layer, Reduce::Avg),
+        rule: |cx, layer| global(cx, layer, Reduce::Avg, Rank::Image),
     },
     Kind {
         name: "GlobalMaxPool2D",
         stem: "global_max_pool2d",
         braces: false,
-        rule: |cx, layer| global(cx, layer, Reduce::Max),
+        rule: |cx, layer| global(cx, layer, Reduce::Max, Rank::Image),
+    },
+    Kind {
+        name: "MaxPool1D",
+        stem: "max_pool1d",
+        braces: false,
+        rule: |cx, layer| pool(cx, layer, Reduce::Max, Rank::Seq),
+    },
+    Kind {
+        name: "AvgPool1D",
+        stem: "avg_pool1d",
+        braces: false,
+        rule: |cx, layer| pool(cx, layer, Reduce::Avg, Rank::Seq),
+    },
+    Kind {
+        name: "GlobalAvgPool1D",
+        stem: "global_avg_pool1d",
+        braces: false,
+        rule: |cx, layer| global(cx, layer, Reduce::Avg, Rank::Seq),
+    },
+    Kind {
+        name: "GlobalMaxPool1D",
+        stem: "global_max_pool1d",
+        braces: false,
+        rule: |cx, layer| global(cx, layer, Reduce::Max, Rank::Seq),
     },
 ];
 
@@ -47,6 +72,10 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("GlobalMaxPooling2D", "GlobalMaxPool2D"),
     ("MaxPooling2D", "MaxPool2D"),
     ("AveragePooling2D", "AvgPool2D"),
+    ("GlobalAveragePooling1D", "GlobalAvgPool1D"),
+    ("GlobalMaxPooling1D", "GlobalMaxPool1D"),
+    ("MaxPooling1D", "MaxPool1D"),
+    ("AveragePooling1D", "AvgPool1D"),
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -57,12 +86,28 @@ enum Reduce {
 
 struct Pool2D {
     reduce: Reduce,
+    /// `Image` for the 2-d pools, `Seq` for the 1-d ones.
+    rank: Rank,
     k: Size,
     s: Size,
     p: Size,
 }
 
-fn pool(cx: &mut Cx<'_>, layer: &LayerAst, reduce: Reduce) -> Option<Box<dyn Layer>> {
+/// The same pooling over the other rank, for the help of a rank mistake.
+fn other(rank: Rank, global: bool, reduce: Reduce) -> &'static str {
+    match (rank, global, reduce) {
+        (Rank::Seq, false, Reduce::Max) => "MaxPool2D",
+        (Rank::Seq, false, Reduce::Avg) => "AvgPool2D",
+        (Rank::Seq, true, Reduce::Max) => "GlobalMaxPool2D",
+        (Rank::Seq, true, Reduce::Avg) => "GlobalAvgPool2D",
+        (_, false, Reduce::Max) => "MaxPool1D",
+        (_, false, Reduce::Avg) => "AvgPool1D",
+        (_, true, Reduce::Max) => "GlobalMaxPool1D",
+        (_, true, Reduce::Avg) => "GlobalAvgPool1D",
+    }
+}
+
+fn pool(cx: &mut Cx<'_>, layer: &LayerAst, reduce: Reduce, rank: Rank) -> Option<Box<dyn Layer>> {
     let kind = layer.ident()?.to_string();
     let spec = Spec {
         positional: &["window"],
@@ -78,7 +123,8 @@ fn pool(cx: &mut Cx<'_>, layer: &LayerAst, reduce: Reduce) -> Option<Box<dyn Lay
         None => k.clone(),
     };
     let one = Size::lit(1);
-    let pad = padding(ctxt, layer, a.get("padding"), (&k, &s, &one), (false, 2))?;
+    let axes = if rank == Rank::Seq { 1 } else { 2 };
+    let pad = padding(ctxt, layer, a.get("padding"), (&k, &s, &one), (false, axes))?;
     match (pad.val, k.val) {
         (Some(pv), Some(kv)) if pv > kv / 2 => {
             let at = a
@@ -102,28 +148,22 @@ fn pool(cx: &mut Cx<'_>, layer: &LayerAst, reduce: Reduce) -> Option<Box<dyn Lay
             );
         }
     }
-    let help = |got| spatial_help(Rank::Image, got, None);
-    let sizes = cx
-        .flow
-        .expect(ctxt, layer, Rank::Image, help, &mut cx.cast_in)?;
+    let help = |got| spatial_help(rank, got, Some(other(rank, false, reduce)));
+    let sizes = cx.flow.expect(ctxt, layer, rank, help, &mut cx.cast_in)?;
     let win = Window {
         k: &k,
         s: &s,
         p: &pad,
         d: &one,
     };
-    let out = slide(
-        ctxt,
-        cx.flow,
-        layer,
-        "window",
-        &[&sizes[1], &sizes[2]],
-        &win,
-    );
-    let shape = vec![sizes[0].clone(), out[0].clone(), out[1].clone()];
+    let spatial: Vec<&Size> = sizes[1..].iter().collect();
+    let out = slide(ctxt, cx.flow, layer, "window", &spatial, &win);
+    let mut shape = vec![sizes[0].clone()];
+    shape.extend(out);
     cx.flow.set(Shape::Sized(shape), layer);
     Some(Box::new(Pool2D {
         reduce,
+        rank,
         k,
         s,
         p: pad,
@@ -134,9 +174,11 @@ impl Layer for Pool2D {
     fn field(&self, _: &Ident, span: Span, _: &mut dyn Structs) -> Field {
         let tn = tn();
         let (k, s, p) = (self.k.arg(), self.s.arg(), self.p.arg());
-        let t = match self.reduce {
-            Reduce::Max => quote!(MaxPool2D),
-            Reduce::Avg => quote!(AvgPool2D),
+        let t = match (self.reduce, self.rank) {
+            (Reduce::Max, Rank::Seq) => quote!(MaxPool1D),
+            (Reduce::Avg, Rank::Seq) => quote!(AvgPool1D),
+            (Reduce::Max, _) => quote!(MaxPool2D),
+            (Reduce::Avg, _) => quote!(AvgPool2D),
         };
         Field {
             ty: quote_spanned!(span=> #tn::layers::#t<#k, #s, #p>),
@@ -145,13 +187,14 @@ impl Layer for Pool2D {
     }
 
     fn role(&self) -> Role {
-        match self.reduce {
-            Reduce::Max => Role::MaxPool(Box::new(FusedPool {
+        // Only the 2-d max pooling fuses into a convolution's op.
+        match (self.reduce, self.rank) {
+            (Reduce::Max, Rank::Image) => Role::MaxPool(Box::new(FusedPool {
                 k: self.k.clone(),
                 s: self.s.clone(),
                 p: self.p.clone(),
             })),
-            Reduce::Avg => Role::Other,
+            _ => Role::Other,
         }
     }
 
@@ -165,15 +208,44 @@ impl Layer for Pool2D {
     }
 }
 
-fn global(cx: &mut Cx<'_>, layer: &LayerAst, reduce: Reduce) -> Option<Box<dyn Layer>> {
+fn global(cx: &mut Cx<'_>, layer: &LayerAst, reduce: Reduce, rank: Rank) -> Option<Box<dyn Layer>> {
     let kind = layer.ident()?.to_string();
     cx.ctxt.args(layer, &kind, &Spec::NONE)?;
-    let help = |got| spatial_help(Rank::Image, got, None);
+    let help = |got| spatial_help(rank, got, Some(other(rank, true, reduce)));
     let sizes = cx
         .flow
-        .expect(cx.ctxt, layer, Rank::Image, help, &mut cx.cast_in)?;
+        .expect(cx.ctxt, layer, rank, help, &mut cx.cast_in)?;
     cx.flow.set(Shape::flat(sizes[0].clone()), layer);
-    Some(Box::new(GlobalPool2D(reduce)))
+    match rank {
+        Rank::Seq => Some(Box::new(GlobalPool1D(reduce))),
+        _ => Some(Box::new(GlobalPool2D(reduce))),
+    }
+}
+
+/// `GlobalMaxPool1D` / `GlobalAvgPool1D`: typenet's one-pass op (`(B, C, L)` to `(B, C)`).
+struct GlobalPool1D(Reduce);
+
+impl Layer for GlobalPool1D {
+    fn field(&self, _: &Ident, span: Span, _: &mut dyn Structs) -> Field {
+        let tn = tn();
+        let t = match self.0 {
+            Reduce::Max => quote!(GlobalMaxPool1D),
+            Reduce::Avg => quote!(GlobalAvgPool1D),
+        };
+        Field {
+            ty: quote_spanned!(span=> #tn::layers::#t),
+            init: Some(quote!(::core::default::Default::default())),
+        }
+    }
+
+    fn forward(&self, step: &Step<'_>) -> TokenStream {
+        let (dfdx, tn, acc, f, out_ty) =
+            (dfdx(), tn(), step.acc, step.field, step.output.tensor_ty());
+        quote_spanned! {step.span=>
+            let x = #dfdx::nn::Module::try_forward(&#acc.#f, x)?;
+            let x: #out_ty = #tn::realize(x)?;
+        }
+    }
 }
 
 struct GlobalPool2D(Reduce);

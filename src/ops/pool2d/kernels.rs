@@ -100,6 +100,30 @@ pub(crate) fn max_pool_plane<E: Element>(g: &PoolGeom, x: &[E], y: &mut [E], arg
     }
 }
 
+/// A global pooling (one window covering the whole plane, as `GlobalMaxPool1D` runs):
+/// one pass over the plane. A (positive) NaN wins, as in [`max_pool_plane`].
+fn global_plane<E: Element>(kind: Pool2DKind, x: &[E], scale: E) -> (E, u32) {
+    match kind {
+        Pool2DKind::Max => {
+            let (mut best, mut at) = (i64::MIN, NONE);
+            for (i, v) in x.iter().enumerate() {
+                let key = v.order_key();
+                if key > best {
+                    (best, at) = (key, i as u32);
+                }
+            }
+            (x.get(at as usize).copied().unwrap_or(E::neg_infinity()), at)
+        }
+        Pool2DKind::Avg => {
+            let mut s = E::zero();
+            for &v in x {
+                s += v;
+            }
+            (s * scale, NONE)
+        }
+    }
+}
+
 /// `out` (and, for max pooling, `arg`) of every plane of `x`.
 pub(crate) fn pool_forward<E: Element>(
     g: &PoolGeom,
@@ -113,6 +137,29 @@ pub(crate) fn pool_forward<E: Element>(
         return;
     }
     let scale = E::one() / E::from(g.taps()).unwrap_or(E::one());
+    if g.is_global() {
+        // Few outputs per plane: chunks of planes keep each task big enough.
+        let per = (out.len() / (4 * rayon::current_num_threads())).max(1);
+        return match kind {
+            Pool2DKind::Max => out
+                .par_chunks_mut(per)
+                .zip(arg.par_chunks_mut(per))
+                .zip(x.par_chunks(per * hw))
+                .for_each(|((y, a), xs)| {
+                    for ((yv, av), xp) in y.iter_mut().zip(a).zip(xs.chunks(hw)) {
+                        (*yv, *av) = global_plane(kind, xp, scale);
+                    }
+                }),
+            Pool2DKind::Avg => out
+                .par_chunks_mut(per)
+                .zip(x.par_chunks(per * hw))
+                .for_each(|(y, xs)| {
+                    for (yv, xp) in y.iter_mut().zip(xs.chunks(hw)) {
+                        *yv = global_plane(kind, xp, scale).0;
+                    }
+                }),
+        };
+    }
     match kind {
         Pool2DKind::Max => out
             .par_chunks_mut(hw_out)
