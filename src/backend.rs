@@ -7,10 +7,14 @@
 
 use dfdx::prelude::*;
 
-use crate::ops::{chain, conv2d, dense, embedding, merge, pool2d, resample};
+use crate::ops::{
+    activation, chain, conv2d, dense, dropout, embedding, merge, norm, pool2d, resample,
+};
 
 pub use crate::element::{Element, Tensor4};
 pub use crate::ops::resample::Conv2DTransposeParams;
+
+pub use crate::ops::{Activation, BatchNormArgs, NormStats};
 pub use crate::ops::{Conv2DParams, DenseParams, Pool2DKind, Pool2DParams, PoolParams};
 
 /// A dfdx device that typenet's layers run on. Each method is one op; on `Cpu` the op
@@ -96,6 +100,26 @@ pub trait Backend<E: Element>: Device<E> {
         table: &Tensor<(V, M), E, Self>,
     ) -> Result<Tensor<(B, M, L), E, Self, T>, Self::Err>;
 
+    /// An elementwise activation of `x` (any shape).
+    fn activation<S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        act: Activation,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err>;
+
+    /// Batch normalisation of `x` `(B, C, ...)` over all axes but the channels (axis 1),
+    /// with the statistics `args` names (updating the running ones in training).
+    fn batch_norm<const C: usize, S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        args: BatchNormArgs<'_, C, E, Self>,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err>;
+
+    /// Dropout: each element zeroed with probability `rate`, the rest scaled by
+    /// `1 / (1 - rate)`; the mask's seed comes from the device's generator.
+    fn dropout<S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        rate: f64,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err>;
+
     /// The device's error for a shape that does not fit (an internal invariant broken).
     fn shape_error() -> Self::Err;
 }
@@ -179,6 +203,27 @@ where
         table: &Tensor<(V, M), E, Self>,
     ) -> Result<Tensor<(B, M, L), E, Self, T>, Self::Err> {
         embedding::cpu(tokens, table)
+    }
+
+    fn activation<S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        act: Activation,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
+        activation::cpu(x, act)
+    }
+
+    fn batch_norm<const C: usize, S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        args: BatchNormArgs<'_, C, E, Self>,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
+        norm::cpu(x, args)
+    }
+
+    fn dropout<S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        rate: f64,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
+        dropout::cpu(x, rate)
     }
 
     fn shape_error() -> Self::Err {
@@ -266,6 +311,27 @@ where
         table: &Tensor<(V, M), E, Self>,
     ) -> Result<Tensor<(B, M, L), E, Self, T>, Self::Err> {
         embedding::generic(tokens, table)
+    }
+
+    fn activation<S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        act: Activation,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
+        activation::generic(x, act)
+    }
+
+    fn batch_norm<const C: usize, S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        args: BatchNormArgs<'_, C, E, Self>,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
+        norm::generic(x, args)
+    }
+
+    fn dropout<S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        rate: f64,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
+        dropout::generic(x, rate)
     }
 
     fn shape_error() -> Self::Err {

@@ -248,3 +248,28 @@ pub fn dense<
 ) -> Result<Tensor<(B, Const<O>), E, D, T>, D::Err> {
     D::dense(x, batch, layer.weight(), layer.bias(), p)
 }
+
+/// An activation layer ([`crate::Backend::activation`]).
+pub fn activation<S: Shape, E: crate::Element, D: crate::Backend<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+    act: crate::Activation,
+) -> Result<Tensor<S, E, D, T>, D::Err> {
+    D::activation(x, act)
+}
+
+/// `LeakyReLU(alpha)`, with dfdx's module holding alpha.
+pub fn leaky_relu_forward<S: Shape, E: crate::Element, D: crate::Backend<E>, T: Tape<E, D>>(
+    layer: &LeakyReLU<E>,
+    x: Tensor<S, E, D, T>,
+) -> Result<Tensor<S, E, D, T>, D::Err> {
+    let alpha = layer.0.to_f64().unwrap_or(f64::NAN);
+    D::activation(x, crate::Activation::LeakyReLU(alpha))
+}
+
+/// `Dropout(rate)` in a training pass ([`crate::Backend::dropout`]).
+pub fn dropout<S: Shape, E: crate::Element, D: crate::Backend<E>, T: Tape<E, D>>(
+    layer: &dfdx::nn::modules::Dropout,
+    x: Tensor<S, E, D, T>,
+) -> Result<Tensor<S, E, D, T>, D::Err> {
+    D::dropout(x, layer.p as f64)
+}

@@ -23,6 +23,7 @@ pub mod weights;
 pub use alloc::KEEP_MALLOC_ENV;
 pub use backend::{Backend, Element};
 pub use network::{Batch, Network, NetworkSpec, SampleShape};
+pub use ops::{Activation, BatchNormArgs, NormStats};
 pub use summary::{Summary, SummaryRow};
 
 #[doc = include_str!("network_macro.md")]
@@ -57,6 +58,7 @@ pub mod __private {
     pub use crate::layers::{self, LayerParams};
     pub use crate::network::{Batch, Network, NetworkSpec, SampleShape};
     pub use crate::ops::resample::transpose_out_size;
+    pub use crate::ops::Activation;
     pub use crate::ops::{out_size, DenseParams, Pool2DParams, PoolParams};
     pub use crate::summary::{Summary, SummaryRow};
     pub use dfdx;
@@ -74,9 +76,11 @@ pub mod __private {
             pub use crate::ops::conv2d::{cpu as conv2d, cpu_im2col as conv2d_im2col};
             pub use crate::ops::embedding::cpu as embedding;
             pub use crate::ops::merge::{cpu_concat as concat, cpu_sum as sum};
+            pub use crate::ops::norm::cpu as batch_norm;
             pub use crate::ops::pool2d::cpu as pool2d;
             pub use crate::ops::resample::cpu_conv2d_transpose as conv2d_transpose;
             pub use crate::ops::resample::cpu_upsample2d as upsample2d;
+            pub use crate::ops::{activation::cpu as activation, dropout::cpu as dropout};
         }
 
         /// The ops built from dfdx ops (what `Cuda` runs).
@@ -84,10 +88,15 @@ pub mod __private {
             pub use crate::ops::conv2d::generic as conv2d;
             pub use crate::ops::embedding::generic as embedding;
             pub use crate::ops::merge::{concat_generic as concat, sum_generic as sum};
+            pub use crate::ops::norm::generic as batch_norm;
             pub use crate::ops::pool2d::generic as pool2d;
             pub use crate::ops::resample::conv2d_transpose_generic as conv2d_transpose;
             pub use crate::ops::resample::upsample2d_generic as upsample2d;
+            pub use crate::ops::{activation::generic as activation, dropout::generic as dropout};
         }
+
+        /// The elementwise, normalisation and dropout kernels, per instruction set.
+        pub use crate::ops::kernels;
 
         /// The dense op.
         pub mod dense {

@@ -1,77 +1,12 @@
 //! Batch normalisation for the code `network!` generates (reached through
 //! `typenet::__private`): dfdx's `BatchNorm2D` and `BatchNorm1D` modules, run with
-//! running statistics (inference) or batch statistics (training) on any tape; dfdx's own
-//! training forward only takes an `OwnedTape`.
-
-// Tensor types with all their generics are long; aliases would only hide them.
-#![allow(clippy::type_complexity)]
+//! running statistics (inference) or batch statistics (training) on any tape, as one
+//! [`Backend::batch_norm`] op (dfdx's own training forward only takes an `OwnedTape`).
 
 use dfdx::nn::modules::{BatchNorm1D, BatchNorm2D};
 use dfdx::prelude::*;
 
-fn infer<const C: usize, S: Shape, Ax: Axes, E: Dtype, D: Device<E>, T: Tape<E, D>>(
-    x: Tensor<S, E, D, T>,
-    (var, mean, scale, bias, eps): (
-        &Tensor<Rank1<C>, E, D>,
-        &Tensor<Rank1<C>, E, D>,
-        &Tensor<Rank1<C>, E, D>,
-        &Tensor<Rank1<C>, E, D>,
-        f64,
-    ),
-) -> Result<Tensor<S, E, D, T>, D::Err>
-where
-    Rank1<C>: BroadcastShapeTo<S, Ax>,
-{
-    let shape = *x.shape();
-    let std = var
-        .clone()
-        .try_add(E::from_f64(eps).unwrap_or_default())?
-        .try_sqrt()?;
-    // Scale and bias on the tape: they still learn when the forward is not in training mode.
-    let scale = scale
-        .retaped::<T>()
-        .try_div(std)?
-        .try_broadcast_like(&shape)?;
-    let x = x.try_sub(mean.clone().try_broadcast_like(&shape)?)?;
-    x.try_mul(scale)?
-        .try_add(bias.retaped::<T>().try_broadcast_like(&shape)?)
-}
-
-/// dfdx's batch-norm training step (its own is only for `OwnedTape`), for any tape.
-fn train<const C: usize, S, Ax: Axes, E: Dtype, D: Device<E>, T: Tape<E, D>>(
-    x: Tensor<S, E, D, T>,
-    (var, mean, scale, bias, eps, momentum): (
-        &mut Tensor<Rank1<C>, E, D>,
-        &mut Tensor<Rank1<C>, E, D>,
-        &Tensor<Rank1<C>, E, D>,
-        &Tensor<Rank1<C>, E, D>,
-        f64,
-        f64,
-    ),
-) -> Result<Tensor<S, E, D, T>, D::Err>
-where
-    S: Shape + HasAxes<Ax> + ReduceShapeTo<Rank1<C>, Ax>,
-{
-    let n = <S as HasAxes<Ax>>::size(x.shape()) as f64;
-    let shape = *x.shape();
-    let mean_chan = x.retaped::<T>().try_mean::<Rank1<C>, _>()?;
-    mean.try_axpy(1.0 - momentum, &mean_chan, momentum)?;
-    let centered = x.try_sub(mean_chan.try_broadcast_like(&shape)?)?;
-    let var_chan = centered
-        .retaped::<T>()
-        .try_square()?
-        .try_mean::<Rank1<C>, _>()?;
-    var.try_axpy(1.0 - momentum, &var_chan, momentum * n / (n - 1.0).max(1.0))?;
-    let std = var_chan
-        .try_add(E::from_f64(eps).unwrap_or_default())?
-        .try_sqrt()?;
-    let scale = scale
-        .retaped::<T>()
-        .try_div(std)?
-        .try_broadcast_like(&shape)?;
-    let bias = bias.retaped::<T>().try_broadcast_like(&shape)?;
-    centered.try_mul(scale)?.try_add(bias)
-}
+use crate::backend::{Backend, BatchNormArgs, Element, NormStats};
 
 type Image<B, const C: usize, H, W, E, D, T> = Tensor<(B, Const<C>, H, W), E, D, T>;
 
@@ -81,20 +16,20 @@ pub fn batch_norm2d<
     const C: usize,
     H: Dim,
     W: Dim,
-    E: Dtype,
-    D: Device<E>,
+    E: Element,
+    D: Backend<E>,
     T: Tape<E, D>,
 >(
     bn: &BatchNorm2D<C, E, D>,
     x: Image<B, C, H, W, E, D, T>,
 ) -> Result<Image<B, C, H, W, E, D, T>, D::Err> {
-    infer(
+    D::batch_norm(
         x,
-        (
-            &bn.running_var,
-            &bn.running_mean,
+        running(
             &bn.scale,
             &bn.bias,
+            &bn.running_mean,
+            &bn.running_var,
             bn.epsilon,
         ),
     )
@@ -106,8 +41,8 @@ pub fn batch_norm2d_train<
     const C: usize,
     H: Dim,
     W: Dim,
-    E: Dtype,
-    D: Device<E>,
+    E: Element,
+    D: Backend<E>,
     T: Tape<E, D>,
 >(
     bn: &mut BatchNorm2D<C, E, D>,
@@ -121,38 +56,31 @@ pub fn batch_norm2d_train<
         epsilon,
         momentum,
     } = bn;
-    train(
+    D::batch_norm(
         x,
-        (
-            running_var,
-            running_mean,
-            &*scale,
-            &*bias,
-            *epsilon,
-            *momentum,
-        ),
+        batch(scale, bias, running_mean, running_var, *epsilon, *momentum),
     )
 }
 
 /// `BatchNorm1D` with running statistics, for any tape.
-pub fn batch_norm1d<B: Dim, const C: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+pub fn batch_norm1d<B: Dim, const C: usize, E: Element, D: Backend<E>, T: Tape<E, D>>(
     bn: &BatchNorm1D<C, E, D>,
     x: Tensor<(B, Const<C>), E, D, T>,
 ) -> Result<Tensor<(B, Const<C>), E, D, T>, D::Err> {
-    infer(
+    D::batch_norm(
         x,
-        (
-            &bn.running_var,
-            &bn.running_mean,
+        running(
             &bn.scale,
             &bn.bias,
+            &bn.running_mean,
+            &bn.running_var,
             bn.epsilon,
         ),
     )
 }
 
 /// `BatchNorm1D` with batch statistics (training), for any tape.
-pub fn batch_norm1d_train<B: Dim, const C: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+pub fn batch_norm1d_train<B: Dim, const C: usize, E: Element, D: Backend<E>, T: Tape<E, D>>(
     bn: &mut BatchNorm1D<C, E, D>,
     x: Tensor<(B, Const<C>), E, D, T>,
 ) -> Result<Tensor<(B, Const<C>), E, D, T>, D::Err> {
@@ -164,15 +92,43 @@ pub fn batch_norm1d_train<B: Dim, const C: usize, E: Dtype, D: Device<E>, T: Tap
         epsilon,
         momentum,
     } = bn;
-    train(
+    D::batch_norm(
         x,
-        (
-            running_var,
-            running_mean,
-            &*scale,
-            &*bias,
-            *epsilon,
-            *momentum,
-        ),
+        batch(scale, bias, running_mean, running_var, *epsilon, *momentum),
     )
+}
+
+fn running<'a, const C: usize, E: Dtype, D: Storage<E>>(
+    scale: &'a Tensor<Rank1<C>, E, D>,
+    bias: &'a Tensor<Rank1<C>, E, D>,
+    mean: &'a Tensor<Rank1<C>, E, D>,
+    var: &'a Tensor<Rank1<C>, E, D>,
+    epsilon: f64,
+) -> BatchNormArgs<'a, C, E, D> {
+    BatchNormArgs {
+        scale,
+        bias,
+        stats: NormStats::Running { mean, var },
+        epsilon,
+    }
+}
+
+fn batch<'a, const C: usize, E: Dtype, D: Storage<E>>(
+    scale: &'a Tensor<Rank1<C>, E, D>,
+    bias: &'a Tensor<Rank1<C>, E, D>,
+    running_mean: &'a mut Tensor<Rank1<C>, E, D>,
+    running_var: &'a mut Tensor<Rank1<C>, E, D>,
+    epsilon: f64,
+    momentum: f64,
+) -> BatchNormArgs<'a, C, E, D> {
+    BatchNormArgs {
+        scale,
+        bias,
+        stats: NormStats::Batch {
+            running_mean,
+            running_var,
+            momentum,
+        },
+        epsilon,
+    }
 }

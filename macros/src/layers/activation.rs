@@ -79,10 +79,19 @@ impl Act {
         }
     }
 
-    /// `let x = act(x);`
+    /// `let x = act(x);`: typenet's op, except softmax (dfdx's module).
     fn step(self, span: Span) -> TokenStream {
-        let (dfdx, unit) = (dfdx(), self.unit());
-        quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#unit, x)?;)
+        let (dfdx, tn, unit) = (dfdx(), tn(), self.unit());
+        let op = match self {
+            Act::ReLU => quote!(ReLU),
+            Act::Sigmoid => quote!(Sigmoid),
+            Act::Tanh => quote!(Tanh),
+            Act::Gelu => quote!(Gelu),
+            Act::Softmax => {
+                return quote_spanned!(span=> let x = #dfdx::nn::Module::try_forward(&#unit, x)?;)
+            }
+        };
+        quote_spanned!(span=> let x = #tn::activation(x, #tn::Activation::#op)?;)
     }
 }
 
@@ -172,7 +181,7 @@ impl Layer for LeakyReLU {
     }
 
     fn forward(&self, step: &Step<'_>) -> TokenStream {
-        let (dfdx, acc, f, out_ty) = (dfdx(), step.acc, step.field, step.output.tensor_ty());
-        quote_spanned!(step.span=> let x: #out_ty = #dfdx::nn::Module::try_forward(&#acc.#f, x)?;)
+        let (tn, acc, f, out_ty) = (tn(), step.acc, step.field, step.output.tensor_ty());
+        quote_spanned!(step.span=> let x: #out_ty = #tn::leaky_relu_forward(&#acc.#f, x)?;)
     }
 }

@@ -7,7 +7,7 @@ use syn::Ident;
 use super::{Cx, Kind};
 use crate::args::Spec;
 use crate::parse::LayerAst;
-use crate::paths::dfdx;
+use crate::paths::{dfdx, tn};
 use crate::plan::{Field, Layer, Step, Structs};
 
 pub const KINDS: &[Kind] = &[Kind {
@@ -64,7 +64,8 @@ impl Layer for Dropout {
     fn forward(&self, step: &Step<'_>) -> TokenStream {
         let (acc, f) = (step.acc, step.field);
         if step.pass.train() {
-            quote_spanned!(step.span=> let x = x.try_dropout(#acc.#f.p)?;)
+            let tn = tn();
+            quote_spanned!(step.span=> let x = #tn::dropout(&#acc.#f, x)?;)
         } else {
             quote!()
         }
