@@ -199,9 +199,10 @@ fn transpose(cx: &mut Cx<'_>, layer: &LayerAst) -> Option<Box<dyn Layer>> {
                 let tn = tn();
                 let (ne, ke, se, pe, oe) = (&n.expr, &k.expr, &s.expr, &p.expr, &op.expr);
                 let args = quote!(#ne, #ke, #se, #pe, #oe);
+                // `op >= s` has its own assertion above.
                 ctxt.check(
                     layer.span(),
-                    quote!(#tn::transpose_out_size(#args).is_some()),
+                    quote!(#tn::transpose_out_size(#args).is_some() || #oe >= #se),
                     format!(
                         "{}: the output would be empty ((H - 1) x stride + kernel + output_padding must exceed 2 x padding), or a size is zero",
                         layer.text
