@@ -50,8 +50,7 @@ network! {
             ],
         },                                                           // (32, 28, 28)
         Conv2D(16, 3, padding = same, activation = relu),
-        Conv2D(1, 1),
-        Sigmoid,
+        Conv2D(1, 1),                                                // linear: MSE on pixels
     }
 }
 
@@ -165,7 +164,8 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         for (t, caption) in [(&noisy, "noisy"), (&out, "denoised"), (&clean, "clean")] {
             for px in t.as_vec().chunks(28 * 28) {
                 tiles.push(ImageTile {
-                    pixels: px.to_vec(),
+                    // The output layer is linear: show it in the pixels' range.
+                    pixels: px.iter().map(|v| v.clamp(0.0, 1.0)).collect(),
                     caption: caption.to_string(),
                 });
             }
