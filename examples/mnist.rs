@@ -8,6 +8,7 @@
 //! cargo run --release --example mnist -- --epochs 3 --checkpoint run/mnist.safetensors --csv run/log.csv
 //! cargo run --release --example mnist -- --epochs 6 --resume run/mnist.safetensors --csv run/log.csv
 //! cargo run --release --example mnist -- --epochs 3 --plot run/pictures
+//! cargo run --release --example mnist -- --init keras   # Glorot-uniform weights, zero biases
 //! cargo run --release --features cuda --example mnist   # on the GPU
 //! ```
 //!
@@ -44,6 +45,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use common::{learning_rate, positive};
 use dfdx::prelude::*;
+use typenet::init::Init;
 use typenet::models::MnistCnn;
 use typenet::plot::plot_training_report;
 use typenet::prelude::*;
@@ -70,6 +72,10 @@ struct Args {
     /// Seeds the initial weights and the shuffling.
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = seed, allow_negative_numbers = true)]
     seed: u64,
+    /// How the weights start: pytorch (uniform in ±1/sqrt(fan_in)) or keras
+    /// (Glorot-uniform kernels, zero biases).
+    #[arg(long, value_name = "NAME", default_value = "pytorch")]
+    init: Init,
     /// Train on the first N training images only (quicker to try).
     #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true)]
     limit: Option<usize>,
@@ -119,6 +125,11 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let mut model = dev
         .try_build_module::<MnistCnn, f32>()
         .map_err(|e| format!("cannot build the model on the device: {e}"))?;
+    if args.init != Init::PyTorch {
+        args.init
+            .apply(&mut model)
+            .map_err(|e| format!("cannot initialise the model: {e}"))?;
+    }
     let mut initial_epoch = 0;
     if let Some(path) = &args.resume {
         load_weights(&mut model, path)?;

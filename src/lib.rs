@@ -10,6 +10,8 @@ pub mod backend;
 pub mod data;
 mod element;
 mod glue;
+pub mod init;
+pub mod interop;
 pub mod layers;
 pub mod models;
 pub mod network;
@@ -50,6 +52,8 @@ pub mod prelude {
 pub mod __private {
     pub use crate::backend::{realize, Backend, Element};
     pub use crate::glue::*;
+    pub use crate::interop::onnx::{Probe as OnnxProbe, ViaToOnnx, ViaUnsupported};
+    pub use crate::interop::{InteropError, OnnxGraph, ToOnnx};
     pub use crate::layers::batch_norm::{
         batch_norm1d, batch_norm1d_train, batch_norm2d, batch_norm2d_train,
     };

@@ -14,7 +14,7 @@ use crate::fuse::fuse;
 use crate::layers::activation::final_softmax;
 use crate::parse::Decl;
 use crate::paths::{dfdx, tn};
-use crate::plan::{Pass, Plan, Role, Structs};
+use crate::plan::{OnnxStep, Pass, Plan, Role, Structs};
 
 /// A struct of layers: the network's module, or the inner layers of a `Residual`.
 struct StructDef {
@@ -202,6 +202,28 @@ impl Expander<'_> {
     }
 }
 
+/// The ONNX export statements of a layer list whose struct `acc` reaches: each layer's
+/// `Layer::onnx` in order, unfused, then its `activation = ...`.
+fn onnx_steps(plan: &Plan, acc: &TokenStream, prefix: &str) -> TokenStream {
+    let mut out = TokenStream::new();
+    for l in &plan.layers {
+        let label = format!("{prefix}{} ({})", l.field, l.kind);
+        let inner_prefix = format!("{prefix}{}.", l.field);
+        let inner = |p: &Plan, a: &TokenStream| onnx_steps(p, a, &inner_prefix);
+        let step = OnnxStep {
+            acc,
+            field: &l.field,
+            label,
+            inner: &inner,
+        };
+        out.extend(l.layer.onnx(&step));
+        if let Some(a) = &l.act {
+            out.extend(a.onnx(&step));
+        }
+    }
+    out
+}
+
 /// The whole expansion of a checked declaration; `checks` are its const assertions.
 pub fn expand(decl: &Decl, checked: &Checked, checks: TokenStream) -> TokenStream {
     let (dfdx, tn) = (dfdx(), tn());
@@ -262,6 +284,7 @@ pub fn expand(decl: &Decl, checked: &Checked, checks: TokenStream) -> TokenStrea
         quote!()
     };
 
+    let onnx = onnx_steps(plan, &acc, "");
     let (in_s, out_s) = (input.sample_ty(), output.sample_ty());
     let (in_t, out_t) = (input.tensor_ty(), output.tensor_ty());
     let (in_dims, out_dims) = (input.dims_slice(), output.dims_slice());
@@ -411,6 +434,13 @@ pub fn expand(decl: &Decl, checked: &Checked, checks: TokenStream) -> TokenStrea
                 let x = #dfdx::tensor_ops::ReshapeTo::try_reshape_like(x, &<#in_s as #tn::SampleShape>::batched(<#b1>::default()))?;
                 let y = self.__forward_mut::<#b1, __T>(x)?;
                 #dfdx::tensor_ops::ReshapeTo::try_reshape_like(y, &<#out_s as ::core::default::Default>::default())
+            }
+        }
+
+        impl #gens #tn::ToOnnx for #module<__E, __D> {
+            fn to_onnx(&self, __g: &mut #tn::OnnxGraph) -> #res<(), #tn::InteropError> {
+                #onnx
+                Ok(())
             }
         }
 

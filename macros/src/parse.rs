@@ -68,7 +68,7 @@ impl Parse for BranchAst {
         let content;
         let br = syn::bracketed!(content in input);
         let layers = parse_layers(&content)?;
-        let span = br.span.join();
+        let span = Span::call_site().located_at(br.span.join());
         let tokens = quote::quote_spanned!(span=> [#(#layers),*]);
         Ok(BranchAst {
             layers,
@@ -89,9 +89,11 @@ impl LayerAst {
     pub fn ident(&self) -> Option<&Ident> {
         self.path.get_ident()
     }
-    /// Where generated code for this layer points: its name.
+    /// Where generated code for this layer points: its name. The span resolves at the
+    /// call site, so the `let x` bindings of the generated forward stay visible to each
+    /// other when `network!` is invoked from another macro with the user's layer tokens.
     pub fn span(&self) -> Span {
-        self.path.span()
+        Span::call_site().located_at(self.path.span())
     }
 }
 

@@ -53,6 +53,34 @@ pub trait Layer {
     fn inner(&self) -> Option<&Plan> {
         None
     }
+
+    /// The ONNX export statements: append this layer's nodes to the graph `__g`. By
+    /// default the field's `ToOnnx` (a runtime `Unsupported` error where it has none).
+    fn onnx(&self, step: &OnnxStep<'_>) -> TokenStream {
+        step.field_to_onnx()
+    }
+}
+
+/// What a layer's ONNX export works with.
+pub struct OnnxStep<'a> {
+    /// Reaches the struct holding the field: `self`, or `self.residual_3`.
+    pub acc: &'a TokenStream,
+    pub field: &'a Ident,
+    /// The layer as an error names it: `conv2d_0 (Conv2D)`.
+    pub label: String,
+    /// Writes the export of a layer list inside this layer, reached by the given path.
+    pub inner: &'a dyn Fn(&Plan, &TokenStream) -> TokenStream,
+}
+
+impl OnnxStep<'_> {
+    /// `ToOnnx` on the layer's field, or `InteropError::Unsupported` when its type has none.
+    pub fn field_to_onnx(&self) -> TokenStream {
+        let (tn, acc, f, label) = (crate::paths::tn(), self.acc, self.field, &self.label);
+        quote::quote! {{
+            use #tn::{ViaToOnnx as _, ViaUnsupported as _};
+            (&#tn::OnnxProbe(&#acc.#f, #label)).__onnx(__g)?;
+        }}
+    }
 }
 
 /// A layer's struct field.

@@ -11,7 +11,7 @@ use crate::ctxt::Ctxt;
 use crate::names::closest;
 use crate::parse::{expr_text, LayerAst};
 use crate::paths::{dfdx, tn};
-use crate::plan::{Field, Layer, Role, Step, Structs};
+use crate::plan::{Field, Layer, OnnxStep, Role, Step, Structs};
 
 pub const KINDS: &[Kind] = &[
     act_kind("ReLU", "relu"),
@@ -148,6 +148,12 @@ impl Layer for Unit {
 
     fn forward(&self, step: &Step<'_>) -> TokenStream {
         self.0.step(step.span)
+    }
+
+    /// On the unit value: as `activation = ...` it has no field.
+    fn onnx(&self, _: &OnnxStep<'_>) -> TokenStream {
+        let (tn, u) = (tn(), self.0.unit());
+        quote!(#tn::ToOnnx::to_onnx(&#u, __g)?;)
     }
 }
 

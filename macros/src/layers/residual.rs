@@ -9,7 +9,7 @@ use crate::cast::cast;
 use crate::parse::LayerAst;
 use crate::paths::dfdx;
 use crate::plan::Plan;
-use crate::plan::{Field, Layer, Step, Structs};
+use crate::plan::{Field, Layer, OnnxStep, Step, Structs};
 
 pub const KINDS: &[Kind] = &[Kind {
     name: "Residual",
@@ -72,5 +72,16 @@ impl Layer for Residual {
 
     fn inner(&self) -> Option<&Plan> {
         Some(&self.0)
+    }
+
+    /// The inner layers, then an `Add` of the input.
+    fn onnx(&self, step: &OnnxStep<'_>) -> TokenStream {
+        let (acc, f) = (step.acc, step.field);
+        let body = (step.inner)(&self.0, &quote!(#acc.#f));
+        quote! {{
+            let __skip = __g.current();
+            #body
+            __g.add(__skip);
+        }}
     }
 }
