@@ -465,6 +465,55 @@ onnx_case!(onnx_residual, ResNet: (2, 5, 5) -> (2, 5, 5) {
     Residual { Conv2D(2, 3, padding = same), ReLU, Residual { Conv2D(2, 1) } },
 });
 
+onnx_case!(onnx_concat_and_add_branches, MergeNet: (3, 6, 6) -> (9) {
+    Concat {
+        [Conv2D(4, 1)],
+        [Conv2D(2, 3, padding = same), ReLU],
+        [],
+    },
+    Add { [Conv2D(9, 1)], [], [ReLU] },
+    GlobalAvgPool2D,
+    Concat { [Dense(5)], [Dense(4), Sigmoid] },
+});
+onnx_case!(onnx_pools_1d, Pool1Net: (3, 17) -> (6) {
+    MaxPool1D(3, stride = 2, padding = 1),
+    AvgPool1D(3, stride = 1, padding = 1),
+    Conv1D(4, 3),
+    Concat { [GlobalAvgPool1D], [MaxPool1D(2), GlobalMaxPool1D], },
+    Dense(6),
+});
+onnx_case!(onnx_upsampling, UpNet: (2, 3, 4) -> (2, 6, 24) {
+    UpSampling2D(2),
+    UpSampling2D(1, 3),
+    Conv2D(2, 1),
+});
+onnx_case!(onnx_conv_transpose, DeconvNet: (3, 5, 5) -> (2, 10, 10) {
+    Conv2DTranspose(4, 3, stride = 2, padding = 1, output_padding = 1, activation = relu),
+    Conv2DTranspose(2, 1, bias = false),
+});
+
+network! {
+    struct Tokens: (9) -> (3) {
+        Embedding(11, 4),
+        Conv1D(5, 3, padding = same, activation = relu),
+        GlobalMaxPool1D,
+        Dense(3),
+    }
+}
+
+#[test]
+fn onnx_embedding_reads_token_ids() {
+    let dev = Cpu::seed_from_u64(12);
+    let m = dev.build_module::<Tokens, f32>();
+    let bytes = onnx_bytes(&m).unwrap();
+    let ids: Vec<f32> = (0..3 * 9).map(|i| ((i * 7 + 3) % 11) as f32).collect();
+    let x: Tensor<(usize, Const<9>), f32, Cpu> = dev.tensor_from_vec(ids.clone(), (3, Const));
+    let want = m.try_forward_batch(x).unwrap().as_vec();
+    let (shape, got) = tract_run(&bytes, &[3, 9], ids);
+    assert_eq!(shape, vec![3, 3]);
+    close(&want, &got, 1e-5, "Tokens");
+}
+
 #[test]
 fn onnx_mixed_and_nested_networks() {
     let dev = Cpu::seed_from_u64(8);

@@ -10,7 +10,7 @@ use super::{Cx, Kind};
 use crate::cast::cast;
 use crate::parse::{BranchAst, LayerAst};
 use crate::paths::{dfdx, tn};
-use crate::plan::{Field, Fused, Layer, Plan, Planned, Step, Structs};
+use crate::plan::{Field, Fused, Layer, OnnxStep, Plan, Planned, Step, Structs};
 use crate::shape::{Rank, Shape, Size};
 
 pub const KINDS: &[Kind] = &[
@@ -314,6 +314,31 @@ impl Layer for Merge {
 
     fn inner(&self) -> Option<&Plan> {
         Some(&self.branches)
+    }
+
+    /// Each branch from the merge's input, then one `Sum` or `Concat` (axis 1) of their
+    /// outputs; the casts between branches change no values.
+    fn onnx(&self, step: &OnnxStep<'_>) -> TokenStream {
+        let (acc, f) = (step.acc, step.field);
+        let branches = self.branches.layers.iter().filter_map(|b| {
+            let bf = &b.field;
+            let body = (step.inner)(b.layer.inner()?, &quote!(#acc.#f.#bf));
+            Some(quote! {
+                __g.set_current(__input.clone());
+                #body
+                __outs.push(__g.current());
+            })
+        });
+        let op = match self.join {
+            Join::Add => "Sum",
+            Join::Concat => "Concat",
+        };
+        quote! {{
+            let __input = __g.current();
+            let mut __outs = ::std::vec::Vec::new();
+            #(#branches)*
+            __g.join(#op, &__outs);
+        }}
     }
 }
 

@@ -10,7 +10,10 @@ use dfdx::prelude::*;
 use super::{Attr, OnnxGraph, ToOnnx};
 use crate::backend::Element;
 use crate::interop::InteropError;
-use crate::layers::{AvgPool2D, Conv1D, Conv2D, Flatten, MaxPool2D};
+use crate::layers::{
+    AvgPool1D, AvgPool2D, Conv1D, Conv2D, Conv2DTranspose, Embedding, Flatten, GlobalAvgPool1D,
+    GlobalMaxPool1D, MaxPool1D, MaxPool2D, UpSampling2D,
+};
 
 type R = Result<(), InteropError>;
 
@@ -95,37 +98,98 @@ impl<
     }
 }
 
-fn pool(
-    g: &mut OnnxGraph,
-    op: &str,
-    (k, s, p): (usize, usize, usize),
-    extra: Option<(&'static str, Attr)>,
-) {
-    let mut attrs = vec![
-        ("kernel_shape", ints(&[k, k])),
-        ("strides", ints(&[s, s])),
-        ("pads", ints(&[p; 4])),
-    ];
-    attrs.extend(extra);
-    g.node(op, &[], &attrs);
-}
-
-impl<const K: usize, const S: usize, const P: usize> ToOnnx for MaxPool2D<K, S, P> {
+/// `(C_in, C_out, K, K)` weights, PyTorch's and ONNX's layout; dilation 1.
+impl<
+        const I: usize,
+        const O: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+        const OP: usize,
+        const BIAS: bool,
+        E: Element,
+        D: Device<E>,
+    > ToOnnx for Conv2DTranspose<I, O, K, S, P, OP, BIAS, E, D>
+{
     fn to_onnx(&self, g: &mut OnnxGraph) -> R {
-        pool(g, "MaxPool", (K, S, P), None);
+        let mut inputs = vec![weight(g, "deconv_w", &self.weight)];
+        inputs.extend(self.bias.as_ref().map(|b| weight(g, "deconv_b", b)));
+        g.node(
+            "ConvTranspose",
+            &inputs,
+            &[
+                ("kernel_shape", ints(&[K, K])),
+                ("strides", ints(&[S, S])),
+                ("pads", ints(&[P; 4])),
+                ("output_padding", ints(&[OP, OP])),
+                ("dilations", ints(&[1, 1])),
+            ],
+        );
         Ok(())
     }
 }
 
-/// Padding counts as zeros, as typenet's `AvgPool2D` does.
-impl<const K: usize, const S: usize, const P: usize> ToOnnx for AvgPool2D<K, S, P> {
+/// A max (padding never wins) or average (padding counted as zeros) pool over `rank`
+/// spatial axes.
+fn pool(g: &mut OnnxGraph, max: bool, rank: usize, (k, s, p): (usize, usize, usize)) -> R {
+    let mut attrs = vec![
+        ("kernel_shape", ints(&vec![k; rank])),
+        ("strides", ints(&vec![s; rank])),
+        ("pads", ints(&vec![p; 2 * rank])),
+    ];
+    if max {
+        g.node("MaxPool", &[], &attrs);
+    } else {
+        attrs.push(("count_include_pad", Attr::Int(1)));
+        g.node("AveragePool", &[], &attrs);
+    }
+    Ok(())
+}
+
+macro_rules! pools {
+    ($($t:ident => $max:literal, $rank:literal);* $(;)?) => {$(
+        impl<const K: usize, const S: usize, const P: usize> ToOnnx for $t<K, S, P> {
+            fn to_onnx(&self, g: &mut OnnxGraph) -> R {
+                pool(g, $max, $rank, (K, S, P))
+            }
+        }
+    )*};
+}
+pools!(MaxPool2D => true, 2; AvgPool2D => false, 2; MaxPool1D => true, 1; AvgPool1D => false, 1);
+
+/// Nearest neighbour: output pixel `(i, j)` is input `(i / FH, j / FW)`, rounded down.
+impl<const FH: usize, const FW: usize> ToOnnx for UpSampling2D<FH, FW> {
     fn to_onnx(&self, g: &mut OnnxGraph) -> R {
-        pool(
-            g,
-            "AveragePool",
-            (K, S, P),
-            Some(("count_include_pad", Attr::Int(1))),
+        let scales = g.weight(
+            "upsample_scales",
+            &[4],
+            vec![1.0, 1.0, FH as f32, FW as f32],
         );
+        g.node(
+            "Resize",
+            &[String::new(), scales],
+            &[
+                ("mode", Attr::Str("nearest")),
+                ("coordinate_transformation_mode", Attr::Str("asymmetric")),
+                ("nearest_mode", Attr::Str("floor")),
+            ],
+        );
+        Ok(())
+    }
+}
+
+/// Token ids arrive as floats (typenet carries them in the element type): cast to
+/// int64, look up rows, and put the vector dimension first, `(N, L)` to `(N, DIM, L)`.
+impl<const VOCAB: usize, const DIM: usize, E: Element, D: Device<E>> ToOnnx
+    for Embedding<VOCAB, DIM, E, D>
+{
+    fn to_onnx(&self, g: &mut OnnxGraph) -> R {
+        let table = weight(g, "embedding", &self.weight);
+        g.node("Cast", &[], &[("to", Attr::Int(7))]);
+        let ids = g.current();
+        let rows = g.node_of("Gather", &[table, ids], &[("axis", Attr::Int(0))]);
+        g.set_current(rows);
+        g.node("Transpose", &[], &[("perm", ints(&[0, 2, 1]))]);
         Ok(())
     }
 }
@@ -144,6 +208,19 @@ impl ToOnnx for AvgPoolGlobal {
 }
 
 impl ToOnnx for MaxPoolGlobal {
+    fn to_onnx(&self, g: &mut OnnxGraph) -> R {
+        global(g, "GlobalMaxPool")
+    }
+}
+
+/// `(N, C, L)` to `(N, C)`.
+impl ToOnnx for GlobalAvgPool1D {
+    fn to_onnx(&self, g: &mut OnnxGraph) -> R {
+        global(g, "GlobalAveragePool")
+    }
+}
+
+impl ToOnnx for GlobalMaxPool1D {
     fn to_onnx(&self, g: &mut OnnxGraph) -> R {
         global(g, "GlobalMaxPool")
     }

@@ -43,6 +43,8 @@ pub enum Attr {
     Float(f32),
     /// A list of integers.
     Ints(Vec<i64>),
+    /// A string.
+    Str(&'static str),
 }
 
 impl OnnxGraph {
@@ -101,6 +103,10 @@ impl OnnxGraph {
                         p.ints = v.clone();
                         AttributeType::Ints
                     }
+                    Attr::Str(v) => {
+                        p.s = Some(v.as_bytes().to_vec());
+                        AttributeType::String
+                    }
                 };
                 p.r#type = Some(t as i32);
                 p
@@ -127,6 +133,17 @@ impl OnnxGraph {
     /// A residual connection: the current value plus `skip` (an earlier value).
     pub fn add(&mut self, skip: String) {
         self.node("Add", &[skip], &[]);
+    }
+
+    /// Joins `values` (branch outputs) with `op` (`Sum`, or `Concat` along channels);
+    /// the result becomes current.
+    pub fn join(&mut self, op: &str, values: &[String]) {
+        let attrs: &[(&str, Attr)] = if op == "Concat" {
+            &[("axis", Attr::Int(1))]
+        } else {
+            &[]
+        };
+        self.current = self.node_of(op, values, attrs);
     }
 
     /// Makes `value` the current value (a layer whose output is an earlier node's).
