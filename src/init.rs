@@ -19,8 +19,9 @@ pub enum Init {
     /// `a = sqrt(5)`), batch-norm scale 1 and shift 0. What `build_module` already does.
     #[default]
     PyTorch,
-    /// Keras's: kernels Glorot-uniform in `±sqrt(6 / (fan_in + fan_out))`, biases 0,
-    /// batch-norm and layer-norm scale 1 and shift 0, running mean 0 and variance 1.
+    /// Keras's: kernels Glorot-uniform in `±sqrt(6 / (fan_in + fan_out))`, embedding
+    /// tables uniform in `±0.05`, biases 0, batch-norm and layer-norm scale 1 and shift 0,
+    /// running mean 0 and variance 1.
     Keras,
 }
 
@@ -79,8 +80,13 @@ impl<E: Element, D: Device<E>> TensorVisitor<E, D> for Keras {
         (t, name): (&mut Tensor<S, E, D>, String),
     ) -> Result<Option<Tensor<S, E, D>>, D::Err> {
         let shape: Vec<usize> = t.shape().concrete().into();
-        let leaf = name.rsplit('.').next().unwrap_or("");
-        if shape.len() >= 2 {
+        let mut parts = name.rsplit('.');
+        let leaf = parts.next().unwrap_or("");
+        let layer = parts.next().unwrap_or("");
+        if layer.starts_with("embedding") {
+            let b = <E as num_traits::NumCast>::from(0.05).unwrap_or(E::one());
+            t.try_fill_with_distr(Uniform::new_inclusive(-b, b))?;
+        } else if shape.len() >= 2 {
             let b = <E as num_traits::NumCast>::from(glorot(&shape)).unwrap_or(E::one());
             t.try_fill_with_distr(Uniform::new_inclusive(-b, b))?;
         } else if matches!(leaf, "scale" | "gamma" | "running_var") {

@@ -1,56 +1,20 @@
 //! Interop: PyTorch safetensors in and out (round trips, names, element types, every kind
-//! of bad file with the model left unchanged) and ONNX export checked against tract.
+//! of bad file with the model left unchanged), the PyTorch-trained fixture, and Keras's
+//! initialisers. The ONNX export is checked in `onnx-check/tests/onnx.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ::safetensors::tensor::{serialize, Dtype as StDtype, SafeTensors, TensorView};
 use dfdx::prelude::*;
 use typenet::interop::{
-    export_onnx, load_pytorch, load_pytorch_with, onnx_bytes, save_pytorch, save_pytorch_with,
-    InteropError, NameMap, ToOnnx,
+    load_pytorch, load_pytorch_with, save_pytorch, save_pytorch_with, InteropError, NameMap,
 };
-use typenet::models::MnistCnn;
+use typenet::network;
 use typenet::prelude::*;
-use typenet::{network, Batch};
 
-network! {
-    /// Every parameterised kind: conv, batch norm, residual, dense, layer norm.
-    struct Mixed: (2, 8, 8) -> (3) {
-        Conv2D(4, 3, padding = same),
-        BatchNorm2D,
-        ReLU,
-        Residual { Conv2D(4, 3, padding = 1, bias = false), ReLU },
-        MaxPool2D(2),
-        Flatten,
-        Dense(6),
-        BatchNorm1D,
-        LayerNorm,
-        Dense(3, bias = false),
-    }
-}
-
-network! {
-    struct Inner: (6) -> (6) {
-        Dense(6, activation = tanh),
-    }
-}
-
-network! {
-    /// A nested network: its layers get a nested prefix.
-    struct Outer: (4) -> (2) {
-        Dense(6),
-        Inner,
-        Dense(2),
-        Softmax,
-    }
-}
-
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("typenet-interop-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+#[path = "interop_support/mod.rs"]
+mod support;
+use support::*;
 
 /// Every tensor of a model, by name, via typenet's own safetensors writer.
 fn snapshot<M: TensorCollection<f32, Cpu>>(m: &M, d: &Path) -> Vec<(String, Vec<f32>)> {
@@ -72,15 +36,6 @@ fn snapshot<M: TensorCollection<f32, Cpu>>(m: &M, d: &Path) -> Vec<(String, Vec<
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
-}
-
-/// Training steps so that batch norm's running statistics are not their defaults.
-fn warm<N: NetworkSpec>(m: &mut N::Module<f32, Cpu>, dev: &Cpu) {
-    for _ in 0..3 {
-        let x: Batch<N::Input, usize, f32, Cpu> =
-            dev.sample_normal_like(&<N::Input as SampleShape>::batched(5usize));
-        m.try_forward_batch_mut(x).unwrap();
-    }
 }
 
 fn keys(path: &Path) -> Vec<String> {
@@ -346,246 +301,81 @@ fn a_save_replaces_the_file_atomically() {
     assert!(matches!(e, InteropError::Io { .. }), "{e}");
 }
 
-// ---- ONNX, checked with tract ----
+// ---- The PyTorch-trained fixture (scripts/train_torch_mnist.py) ----
 
-fn tract_run(bytes: &[u8], shape: &[usize], input: Vec<f32>) -> (Vec<usize>, Vec<f32>) {
-    use tract_onnx::prelude::*;
-    let model = tract_onnx::onnx()
-        .model_for_read(&mut &bytes[..])
-        .expect("tract reads the model")
-        .with_input_fact(0, f32::fact(shape).into())
-        .unwrap()
-        .into_optimized()
-        .expect("tract optimises the model")
-        .into_runnable()
-        .unwrap();
-    let x: Tensor = tract_ndarray::ArrayD::from_shape_vec(shape, input)
-        .unwrap()
-        .into();
-    let out = model.run(tvec!(x.into())).expect("tract runs the model");
-    let y = out[0].to_plain_array_view::<f32>().unwrap();
-    (y.shape().to_vec(), y.iter().copied().collect())
+#[test]
+fn pytorch_fixture_gives_pytorchs_logits_in_typenet() {
+    let dev = Cpu::seed_from_u64(10);
+    let m = fixture_model(&dev);
+    let (images, want) = fixture();
+    let n = want.len();
+    let x: Tensor<(usize, Const<1>, Const<28>, Const<28>), f32, Cpu> =
+        dev.tensor_from_vec(images, (n, Const, Const, Const));
+    let got = m.try_forward_logits(x).unwrap().as_vec();
+    close(&got, &want.concat(), 1e-5, "typenet vs PyTorch logits");
 }
 
-fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + x.abs()),
-            "{what}: element {i}: typenet {x}, ONNX {y}"
-        );
-    }
-}
-
-/// The ONNX export of `m` gives the same outputs as its inference forward on random inputs.
-fn check_onnx<N: NetworkSpec>(m: &N::Module<f32, Cpu>, dev: &Cpu, what: &str)
-where
-    N::Module<f32, Cpu>: ToOnnx,
-{
-    let bytes = onnx_bytes(m).unwrap();
-    for batch in [1usize, 3] {
-        let x: Batch<N::Input, usize, f32, Cpu> =
-            dev.sample_normal_like(&<N::Input as SampleShape>::batched(batch));
-        let mut shape = vec![batch];
-        shape.extend_from_slice(N::INPUT_SHAPE);
-        let want = m.try_forward_batch(x.clone()).unwrap().as_vec();
-        let (got_shape, got) = tract_run(&bytes, &shape, x.as_vec());
-        let mut out_shape = vec![batch];
-        out_shape.extend_from_slice(N::OUTPUT_SHAPE);
-        assert_eq!(got_shape, out_shape, "{what}");
-        close(&want, &got, 1e-5, what);
-    }
-}
-
-macro_rules! onnx_case {
-    ($test:ident, $net:ident: $in:tt -> $out:tt { $($layers:tt)* }) => {
-        #[test]
-        fn $test() {
-            network! { struct $net: $in -> $out { $($layers)* } }
-            let dev = Cpu::seed_from_u64(7);
-            let mut m = dev.build_module::<$net, f32>();
-            warm::<$net>(&mut m, &dev);
-            check_onnx::<$net>(&m, &dev, stringify!($net));
-        }
-    };
-}
-
-onnx_case!(onnx_conv2d_stride_padding_dilation_bias, ConvNet: (3, 13, 13) -> (5, 3, 3) {
-    Conv2D(4, 3, stride = 2, padding = 1),
-    Conv2D(6, 3, padding = same, bias = false),
-    Conv2D(5, 3, dilation = 2, activation = relu),
-});
-onnx_case!(onnx_conv1d, Conv1Net: (2, 12) -> (3, 4) {
-    Conv1D(4, 3, stride = 2, padding = 1),
-    Conv1D(3, 3, dilation = 1, bias = false),
-});
-onnx_case!(onnx_pools_with_padding, PoolNet: (3, 9, 9) -> (3, 5, 5) {
-    MaxPool2D(3, stride = 2, padding = 1),
-    AvgPool2D(3, stride = 1, padding = 1),
-});
-onnx_case!(onnx_global_avg, GlobalNet: (3, 6, 6) -> (3) {
-    Conv2D(3, 3, padding = same),
-    GlobalAvgPool2D,
-    Dense(3),
-});
-onnx_case!(onnx_global_max, GlobalMaxNet: (3, 6, 5) -> (3) {
-    GlobalMaxPool2D,
-});
-onnx_case!(onnx_flatten_dense, DenseNet: (2, 3, 4) -> (5) {
-    Flatten,
-    Dense(7, activation = sigmoid),
-    Dense(5, bias = false),
-});
-onnx_case!(onnx_activations, ActNet: (6) -> (6) {
-    Dense(6),
-    ReLU,
-    Dense(6),
-    Sigmoid,
-    Dense(6),
-    Tanh,
-    Dense(6),
-    GELU,
-    Dense(6),
-    LeakyReLU(0.2),
-    Dense(6, activation = gelu),
-    Dropout(0.5),
-    Softmax,
-});
-onnx_case!(onnx_batch_norm_inference, BnNet: (3, 4, 4) -> (5) {
-    BatchNorm2D,
-    Flatten,
-    Dense(5),
-    BatchNorm1D,
-});
-onnx_case!(onnx_layer_norm, LnNet: (7) -> (7) {
-    Dense(7),
-    LayerNorm,
-});
-onnx_case!(onnx_residual, ResNet: (2, 5, 5) -> (2, 5, 5) {
-    Residual { Conv2D(2, 3, padding = same), ReLU, Residual { Conv2D(2, 1) } },
-});
-
-onnx_case!(onnx_concat_and_add_branches, MergeNet: (3, 6, 6) -> (9) {
-    Concat {
-        [Conv2D(4, 1)],
-        [Conv2D(2, 3, padding = same), ReLU],
-        [],
-    },
-    Add { [Conv2D(9, 1)], [], [ReLU] },
-    GlobalAvgPool2D,
-    Concat { [Dense(5)], [Dense(4), Sigmoid] },
-});
-onnx_case!(onnx_pools_1d, Pool1Net: (3, 17) -> (6) {
-    MaxPool1D(3, stride = 2, padding = 1),
-    AvgPool1D(3, stride = 1, padding = 1),
-    Conv1D(4, 3),
-    Concat { [GlobalAvgPool1D], [MaxPool1D(2), GlobalMaxPool1D], },
-    Dense(6),
-});
-onnx_case!(onnx_upsampling, UpNet: (2, 3, 4) -> (2, 6, 24) {
-    UpSampling2D(2),
-    UpSampling2D(1, 3),
-    Conv2D(2, 1),
-});
-onnx_case!(onnx_conv_transpose, DeconvNet: (3, 5, 5) -> (2, 10, 10) {
-    Conv2DTranspose(4, 3, stride = 2, padding = 1, output_padding = 1, activation = relu),
-    Conv2DTranspose(2, 1, bias = false),
-});
+// ---- Keras's initialisers ----
 
 network! {
-    struct Tokens: (9) -> (3) {
-        Embedding(11, 4),
-        Conv1D(5, 3, padding = same, activation = relu),
-        GlobalMaxPool1D,
+    struct KerasStart: (12) -> (3) {
+        Embedding(50, 64),
+        Conv1D(32, 3, padding = same),
+        GlobalAvgPool1D,
+        BatchNorm1D,
+        Dense(200),
+        LayerNorm,
         Dense(3),
     }
 }
 
 #[test]
-fn onnx_embedding_reads_token_ids() {
-    let dev = Cpu::seed_from_u64(12);
-    let m = dev.build_module::<Tokens, f32>();
-    let bytes = onnx_bytes(&m).unwrap();
-    let ids: Vec<f32> = (0..3 * 9).map(|i| ((i * 7 + 3) % 11) as f32).collect();
-    let x: Tensor<(usize, Const<9>), f32, Cpu> = dev.tensor_from_vec(ids.clone(), (3, Const));
-    let want = m.try_forward_batch(x).unwrap().as_vec();
-    let (shape, got) = tract_run(&bytes, &[3, 9], ids);
-    assert_eq!(shape, vec![3, 3]);
-    close(&want, &got, 1e-5, "Tokens");
-}
-
-#[test]
-fn onnx_mixed_and_nested_networks() {
-    let dev = Cpu::seed_from_u64(8);
-    let mut m = dev.build_module::<Mixed, f32>();
-    warm::<Mixed>(&mut m, &dev);
-    check_onnx::<Mixed>(&m, &dev, "Mixed");
-    let o = dev.build_module::<Outer, f32>();
-    check_onnx::<Outer>(&o, &dev, "Outer");
-}
-
-#[test]
-fn onnx_file_of_the_mnist_cnn_runs_in_tract() {
-    let d = dir("onnx");
-    let dev = Cpu::seed_from_u64(9);
-    let m = dev.build_module::<MnistCnn, f32>();
-    check_onnx::<MnistCnn>(&m, &dev, "MnistCnn");
-    let p = d.join("mnist.onnx");
-    export_onnx(&m, &p).unwrap();
-    assert_eq!(std::fs::read(&p).unwrap(), onnx_bytes(&m).unwrap());
-}
-
-// ---- The PyTorch-trained fixture (scripts/train_torch_mnist.py) ----
-
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/mnist_cnn_torch"
-);
-
-fn fixture() -> (Vec<f32>, Vec<Vec<f32>>) {
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURE}.json")).unwrap()).unwrap();
-    let logits = meta["logits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap() as f32)
-                .collect()
-        })
-        .collect::<Vec<Vec<f32>>>();
-    let mnist = load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
-    let n = logits.len();
-    let images = mnist.test.features()[..n * 784].to_vec();
-    (images, logits)
-}
-
-#[test]
-fn pytorch_fixture_gives_pytorchs_logits_in_typenet_and_in_onnx() {
-    let dev = Cpu::seed_from_u64(10);
-    let mut m = dev.build_module::<MnistCnn, f32>();
-    load_pytorch(&mut m, format!("{FIXTURE}.safetensors")).unwrap();
-    let (images, want) = fixture();
-    let n = want.len();
-    let want: Vec<f32> = want.concat();
-    let x: Tensor<(usize, Const<1>, Const<28>, Const<28>), f32, Cpu> =
-        dev.tensor_from_vec(images.clone(), (n, Const, Const, Const));
-    let got = m.try_forward_logits(x).unwrap().as_vec();
-    close(&got, &want, 1e-5, "typenet vs PyTorch logits");
-    // The ONNX export without the final softmax is the logits again; with it, softmax.
-    let bytes = onnx_bytes(&m).unwrap();
-    let (_, probs) = tract_run(&bytes, &[n, 1, 28, 28], images);
-    let softmax: Vec<f32> = want
-        .chunks(10)
-        .flat_map(|r| {
-            let mx = r.iter().cloned().fold(f32::MIN, f32::max);
-            let e: Vec<f32> = r.iter().map(|v| (v - mx).exp()).collect();
-            let s: f32 = e.iter().sum();
-            e.into_iter().map(move |v| v / s)
-        })
-        .collect();
-    close(&probs, &softmax, 1e-5, "ONNX vs PyTorch probabilities");
+fn keras_init_is_glorot_uniform_with_zero_biases() {
+    let d = dir("init");
+    let dev = Cpu::seed_from_u64(13);
+    let mut m = dev.build_module::<KerasStart, f32>();
+    typenet::init::Init::Keras.apply(&mut m).unwrap();
+    let tensors = snapshot(&m, &d);
+    // Each kernel fills its Glorot interval uniformly: the largest value is near the
+    // bound and the variance near bound^2 / 3.
+    let bound = |name: &str| match name {
+        "embedding_0.weight" => Some(0.05),
+        "conv1d_1.weight" => Some((6.0f32 / (64.0 * 3.0 + 32.0 * 3.0)).sqrt()),
+        "dense_4.weight" => Some((6.0f32 / (32.0 + 200.0)).sqrt()),
+        "dense_6.weight" => Some((6.0f32 / (200.0 + 3.0)).sqrt()),
+        _ => None,
+    };
+    let mut kernels = 0;
+    for (name, v) in &tensors {
+        let ones =
+            name.ends_with("scale") || name.ends_with("gamma") || name.ends_with("running_var");
+        match bound(name) {
+            Some(b) => {
+                kernels += 1;
+                let max = v.iter().fold(0f32, |a, x| a.max(x.abs()));
+                let var = v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32;
+                assert!(
+                    max <= b && max > 0.95 * b,
+                    "{name}: largest {max}, bound {b}"
+                );
+                assert!(
+                    (var / (b * b / 3.0) - 1.0).abs() < 0.1,
+                    "{name}: variance {var}, bound {b}"
+                );
+            }
+            None if ones => assert!(v.iter().all(|&x| x == 1.0), "{name} should be ones"),
+            None => assert!(v.iter().all(|&x| x == 0.0), "{name} should be zeros"),
+        }
+    }
+    assert_eq!(
+        kernels,
+        4,
+        "{:?}",
+        tensors.iter().map(|t| &t.0).collect::<Vec<_>>()
+    );
+    // The same seed gives the same start.
+    let dev2 = Cpu::seed_from_u64(13);
+    let mut m2 = dev2.build_module::<KerasStart, f32>();
+    typenet::init::Init::Keras.apply(&mut m2).unwrap();
+    assert_eq!(snapshot(&m2, &d), tensors);
 }

@@ -1,0 +1,1 @@
+//! Nothing here: `tests/onnx.rs` runs typenet's ONNX exports in tract.
