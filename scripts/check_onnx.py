@@ -8,6 +8,12 @@ with softmax(PyTorch's logits) to 1e-5.
     cargo run --release --example from_pytorch -- --onnx /tmp/mnist_torch.onnx
     /tmp/venv-onnx/bin/python scripts/check_onnx.py /tmp/mnist_torch.onnx \\
         --fixture tests/fixtures/mnist_cnn_torch.json
+
+With --cases DIR it instead runs every model that onnx-check's tests wrote there (one per
+layer kind, nested and merged networks, the MNIST CNN) and compares with typenet's outputs:
+
+    TYPENET_ONNX_DUMP=/tmp/onnx-cases cargo test -p typenet-onnx-check
+    /tmp/venv-onnx/bin/python scripts/check_onnx.py --cases /tmp/onnx-cases
 """
 import argparse
 import gzip
@@ -30,10 +36,15 @@ def idx(path):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("model")
+    p.add_argument("model", nargs="?")
+    p.add_argument("--cases", help="a directory written with TYPENET_ONNX_DUMP")
     p.add_argument("--fixture", help="a JSON written by scripts/train_torch_mnist.py")
     p.add_argument("--data-dir", default="data/mnist")
     a = p.parse_args()
+    if a.cases:
+        return cases(a.cases)
+    if not a.model:
+        p.error("give a model, or --cases DIR")
     m = onnx.load(a.model)
     onnx.checker.check_model(m, full_check=True)
     opset = max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
@@ -54,6 +65,29 @@ def main():
         print(f"largest difference from softmax(PyTorch's logits) on {len(want)} images: {err:.2e}")
         if err > 1e-5:
             sys.exit("FAIL: more than 1e-5")
+
+
+def cases(d):
+    import glob
+    import os
+
+    worst, names = 0.0, sorted(glob.glob(os.path.join(d, "*.onnx")))
+    if not names:
+        sys.exit(f"no .onnx files in {d}")
+    for path in names:
+        onnx.checker.check_model(onnx.load(path), full_check=True)
+        with open(path[: -len(".onnx")] + ".json") as f:
+            case = json.load(f)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        x = np.array(case["input"], dtype=np.float32).reshape(case["shape"])
+        got = sess.run(None, {sess.get_inputs()[0].name: x})[0].ravel()
+        want = np.array(case["output"], dtype=np.float32)
+        err = float((np.abs(got - want) / (1.0 + np.abs(want))).max())
+        worst = max(worst, err)
+        print(f"{os.path.basename(path)}: {'ok' if err <= 1e-5 else 'FAIL'} ({err:.1e})")
+    print(f"{len(names)} models, onnxruntime {ort.__version__}: largest relative difference {worst:.1e}")
+    if worst > 1e-5:
+        sys.exit("FAIL: more than 1e-5")
 
 
 if __name__ == "__main__":

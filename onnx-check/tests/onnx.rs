@@ -49,7 +49,28 @@ where
         out_shape.extend_from_slice(N::OUTPUT_SHAPE);
         assert_eq!(got_shape, out_shape, "{what}");
         close(&want, &got, 1e-5, what);
+        dump(
+            &format!("{what}_{batch}"),
+            &bytes,
+            &shape,
+            &x.as_vec(),
+            &want,
+        );
     }
+}
+
+/// With `TYPENET_ONNX_DUMP=DIR`, each checked model and case is also written there
+/// (`NAME.onnx`, `NAME.json` with the input and typenet's output) for
+/// `scripts/check_onnx.py --cases DIR` to run in onnxruntime.
+fn dump(name: &str, bytes: &[u8], shape: &[usize], input: &[f32], output: &[f32]) {
+    let Some(dir) = std::env::var_os("TYPENET_ONNX_DUMP") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.onnx")), bytes).unwrap();
+    let case = serde_json::json!({ "shape": shape, "input": input, "output": output });
+    std::fs::write(dir.join(format!("{name}.json")), case.to_string()).unwrap();
 }
 
 macro_rules! onnx_case {
@@ -164,9 +185,10 @@ fn onnx_embedding_reads_token_ids() {
     let ids: Vec<f32> = (0..3 * 9).map(|i| ((i * 7 + 3) % 11) as f32).collect();
     let x: Tensor<(usize, Const<9>), f32, Cpu> = dev.tensor_from_vec(ids.clone(), (3, Const));
     let want = m.try_forward_batch(x).unwrap().as_vec();
-    let (shape, got) = tract_run(&bytes, &[3, 9], ids);
+    let (shape, got) = tract_run(&bytes, &[3, 9], ids.clone());
     assert_eq!(shape, vec![3, 3]);
     close(&want, &got, 1e-5, "Tokens");
+    dump("Tokens_3", &bytes, &[3, 9], &ids, &want);
 }
 
 #[test]
