@@ -1,4 +1,5 @@
-//! An f32 matrix product with AVX-512 kernels, for the shapes of dense layers:
+//! An f32 matrix product with AVX-512 kernels (and AVX2 + FMA ones on CPUs without
+//! AVX-512, chosen at run time), for the shapes of dense layers:
 //! `C (m x n) [+]= A (m x k) * B (k x n)`, `A` given by row and column strides (so `A^T`
 //! costs nothing), `B` by row and column strides too (packed into panels, so a transposed
 //! `B` costs one register transpose per 8 x 8 block). The three products of a `Dense`
@@ -20,16 +21,28 @@ pub struct Operand<'a> {
     pub cs: usize,
 }
 
-/// Whether this CPU runs [`gemm`].
+/// Which kernels the product runs with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kernels {
+    Avx512,
+    Avx2,
+}
+
+fn kernels() -> Option<Kernels> {
+    use super::isa::Isa;
+    if Isa::avx512() {
+        Some(Kernels::Avx512)
+    } else if Isa::best() == Isa::Avx2 {
+        Some(Kernels::Avx2)
+    } else {
+        None
+    }
+}
+
+/// Whether this CPU runs [`gemm`]: AVX-512F, or AVX2 and FMA (`TYPENET_CPU=avx2` forces
+/// the latter, `portable` turns the product off).
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    kernels().is_some()
 }
 
 /// Rows and columns of `C` per register block.
@@ -48,7 +61,7 @@ const DEPTH_SLICES: usize = 4;
 ///
 /// # Panics
 /// When an operand is too short for its shape and strides (a bug in the caller), or when
-/// the CPU lacks AVX-512 (check [`available`] first).
+/// the CPU lacks AVX-512 and AVX2 + FMA (check [`available`] first).
 pub fn gemm(
     mnk: (usize, usize, usize),
     a: Operand<'_>,
@@ -80,6 +93,35 @@ impl Select<'_> {
 /// dense (`m x k`).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_select(
+    mnk: (usize, usize, usize),
+    a: Operand<'_>,
+    b: Operand<'_>,
+    c: &mut [f32],
+    c_rs: usize,
+    accumulate: bool,
+    sel: Select<'_>,
+) {
+    let isa = kernels().expect("gemm needs AVX-512 or AVX2 + FMA");
+    gemm_on(isa, mnk, a, b, c, c_rs, accumulate, sel)
+}
+
+/// The kernels of this CPU, for tests of each.
+#[cfg(test)]
+fn all_kernels() -> Vec<Kernels> {
+    use super::isa::Isa;
+    let mut all = Vec::new();
+    if Isa::avx512() {
+        all.push(Kernels::Avx512);
+    }
+    if Isa::Avx2.available() {
+        all.push(Kernels::Avx2);
+    }
+    all
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_on(
+    isa: Kernels,
     (m, n, k): (usize, usize, usize),
     a: Operand<'_>,
     b: Operand<'_>,
@@ -100,7 +142,6 @@ pub fn gemm_select(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(available(), "gemm needs AVX-512");
     let last_c = Select::row(sel.c_rows, m - 1);
     assert!(
         c_rs >= n && below(c.len(), (last_c, c_rs), (n - 1, 1)),
@@ -121,7 +162,7 @@ pub fn gemm_select(
     let all = sel.b_rows.is_none() && sel.c_rows.is_none();
     if all && n <= NC && k >= 8 * KC {
         // A fixed number of slices, whatever the number of threads: the same sums.
-        return split_depth((m, n, k), a, b, c, c_rs, accumulate, DEPTH_SLICES);
+        return split_depth((m, n, k), a, b, c, c_rs, accumulate, (DEPTH_SLICES, isa));
     }
     let col_tiles = n.div_ceil(NC);
     let nc = n.div_ceil(col_tiles).next_multiple_of(16);
@@ -136,14 +177,14 @@ pub fn gemm_select(
         let (rows, cols) = ((m - r0).min(mc), (n - c0).min(nc));
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the asserts above bound every index of A, B and C touched by a tile
-        // within the slices; tiles write disjoint parts of C; the CPU has AVX-512F.
+        // within the slices; tiles write disjoint parts of C; `kernels` checked the CPU.
         unsafe {
             x86::tile(
                 (r0, c0, rows, cols, k),
                 a,
                 b,
                 (c_ptr.get(), c_rs),
-                accumulate,
+                (accumulate, isa),
                 sel,
             )
         }
@@ -180,7 +221,7 @@ fn split_depth(
     c: &mut [f32],
     c_rs: usize,
     accumulate: bool,
-    parts: usize,
+    (parts, isa): (usize, Kernels),
 ) {
     use rayon::prelude::*;
     let kp = k.div_ceil(parts).next_multiple_of(8);
@@ -199,14 +240,14 @@ fn split_depth(
             let mut part = vec![0f32; m * n];
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `gemm` bounded A and B for the whole depth, so for this slice of it;
-            // `part` is m x n; the CPU has AVX-512F.
+            // `part` is m x n; `kernels` checked the CPU.
             unsafe {
                 x86::tile(
                     (0, 0, m, n, kk),
                     a,
                     b,
                     (part.as_mut_ptr(), n),
-                    false,
+                    (false, isa),
                     Select::default(),
                 )
             };
@@ -244,8 +285,30 @@ impl SendPtr {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Operand, Select, KC, MR, NR};
+    use super::{Kernels, Operand, Select, KC, MR, NR};
     use std::arch::x86_64::*;
+
+    /// [`tile512`] or [`avx2::tile`].
+    ///
+    /// # Safety
+    /// As [`tile512`]'s, and the CPU runs `isa`.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile(
+        t: (usize, usize, usize, usize, usize),
+        a: Operand<'_>,
+        b: Operand<'_>,
+        c: (*mut f32, usize),
+        (accumulate, isa): (bool, Kernels),
+        sel: Select<'_>,
+    ) {
+        // SAFETY: the caller's.
+        unsafe {
+            match isa {
+                Kernels::Avx512 => tile512(t, a, b, c, accumulate, sel),
+                Kernels::Avx2 => avx2::tile(t, a, b, c, accumulate, sel),
+            }
+        }
+    }
 
     /// `C[r0..r0 + rows][c0..c0 + cols] = [C +] A[r0..][..k] * B[..k][c0..]` (rows of `C`
     /// and `B` through `sel`).
@@ -257,7 +320,7 @@ mod x86 {
     /// thread accesses those elements meanwhile.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn tile(
+    unsafe fn tile512(
         (r0, c0, rows, cols, k): (usize, usize, usize, usize, usize),
         a: Operand<'_>,
         b: Operand<'_>,
@@ -506,6 +569,191 @@ mod x86 {
             }
         }
     }
+
+    /// The same product with AVX2 + FMA: 16 registers of 8 lanes, so `6 x 16` blocks of
+    /// `C` (12 accumulators), each half of a 32-wide panel in turn.
+    pub mod avx2 {
+        use super::super::{Operand, Select, KC, NR};
+        use super::transpose8;
+        use std::arch::x86_64::*;
+
+        /// Rows of `C` per register block.
+        const MR: usize = 6;
+
+        /// As [`super::tile512`].
+        ///
+        /// # Safety
+        /// As [`super::tile512`]'s, with AVX2 and FMA for AVX-512F.
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn tile(
+            (r0, c0, rows, cols, k): (usize, usize, usize, usize, usize),
+            a: Operand<'_>,
+            b: Operand<'_>,
+            (c, c_rs): (*mut f32, usize),
+            accumulate: bool,
+            sel: Select<'_>,
+        ) {
+            let ap = a.data.as_ptr();
+            let mut panel = vec![0f32; KC.min(k.max(1)) * NR];
+            let mut k0 = 0;
+            loop {
+                let kc = (k - k0).min(KC);
+                let load_c = accumulate || k0 > 0;
+                for j in (0..cols).step_by(NR) {
+                    let w = (cols - j).min(NR);
+                    // SAFETY: as in `tile512`.
+                    unsafe { pack(b, sel.b_rows, (k0, kc), (c0 + j, w), panel.as_mut_ptr()) };
+                    for h in (0..w).step_by(16) {
+                        let hw = (w - h).min(16);
+                        for i in (0..rows).step_by(MR) {
+                            let ai = ap.wrapping_add((r0 + i) * a.rs + k0 * a.cs);
+                            let c_row = |r: usize| {
+                                let row =
+                                    Select::row(sel.c_rows, (r0 + i + r).min(r0 + rows - 1));
+                                c.wrapping_add(row * c_rs + c0 + j + h)
+                            };
+                            let blk = Block {
+                                k: kc,
+                                a: ai,
+                                a_rs: a.rs,
+                                a_cs: a.cs,
+                                b: panel.as_ptr().wrapping_add(h),
+                                c: std::array::from_fn(c_row),
+                                w: hw,
+                                load_c,
+                            };
+                            // SAFETY: the block's rows of A and C are in the tile (the
+                            // caller); the panel holds `kc` rows of `NR`, `h + 16 <= NR`.
+                            unsafe {
+                                match (rows - i).min(MR) {
+                                    6 => micro::<6>(blk),
+                                    5 => micro::<5>(blk),
+                                    4 => micro::<4>(blk),
+                                    3 => micro::<3>(blk),
+                                    2 => micro::<2>(blk),
+                                    _ => micro::<1>(blk),
+                                }
+                            }
+                        }
+                    }
+                }
+                k0 += kc;
+                if k0 >= k {
+                    break;
+                }
+            }
+        }
+
+        /// `B[k0..k0 + kc][c..c + w]` into `panel` (`kc` rows of `NR`, zero-padded).
+        ///
+        /// # Safety
+        /// As `super::pack`'s.
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn pack(
+            b: Operand<'_>,
+            b_rows: Option<&[usize]>,
+            (k0, kc): (usize, usize),
+            (c, w): (usize, usize),
+            panel: *mut f32,
+        ) {
+            let row = |s: usize| {
+                b.data
+                    .as_ptr()
+                    .wrapping_add(Select::row(b_rows, k0 + s) * b.rs + c * b.cs)
+            };
+            if b.cs == 1 {
+                for s in 0..kc {
+                    // SAFETY: the row's `w` columns are in bounds; row `s` of the panel
+                    // has `NR >= w` floats.
+                    unsafe {
+                        let dst = panel.add(s * NR);
+                        std::ptr::copy_nonoverlapping(row(s), dst, w);
+                        std::ptr::write_bytes(dst.add(w), 0, NR - w);
+                    }
+                }
+                return;
+            }
+            let (s8, w8) = if b.rs == 1 && b_rows.is_none() {
+                (kc / 8 * 8, w / 8 * 8)
+            } else {
+                (0, 0)
+            };
+            for jj in (0..w8).step_by(8) {
+                for s in (0..s8).step_by(8) {
+                    // SAFETY: an 8 x 8 block in bounds (`b.rs` is 1 here) into the panel.
+                    unsafe {
+                        let src = row(s).wrapping_add(jj * b.cs);
+                        transpose8(src, b.cs, panel.add(s * NR + jj), NR)
+                    };
+                }
+            }
+            for s in 0..kc {
+                let dst = panel.wrapping_add(s * NR);
+                let from = if s < s8 { w8 } else { 0 };
+                for jj in from..NR {
+                    // SAFETY: column `jj < w` of row `s` is in bounds; `dst` a panel row.
+                    unsafe { *dst.add(jj) = if jj < w { *row(s).add(jj * b.cs) } else { 0.0 } };
+                }
+            }
+        }
+
+        #[derive(Clone, Copy)]
+        struct Block {
+            k: usize,
+            a: *const f32,
+            a_rs: usize,
+            a_cs: usize,
+            /// 16 columns of the packed panel (row stride `NR`).
+            b: *const f32,
+            c: [*mut f32; MR],
+            /// Columns of `C` written (at most 16).
+            w: usize,
+            load_c: bool,
+        }
+
+        /// `R x 16` block of `C` in `2R` registers over `k` steps.
+        ///
+        /// # Safety
+        /// AVX2 + FMA; `p.a` holds `R` rows of `p.k`, `p.b` `p.k` rows of 16 (stride
+        /// `NR`), and the first `p.w` floats of the first `R` rows of `p.c` are writable.
+        #[inline(always)]
+        unsafe fn micro<const R: usize>(p: Block) {
+            // SAFETY: the caller's; C is touched only in its first `w` columns.
+            unsafe {
+                let mut acc = [[_mm256_setzero_ps(); 2]; R];
+                for s in 0..p.k {
+                    let bs = p.b.add(s * NR);
+                    let b0 = _mm256_loadu_ps(bs);
+                    let b1 = _mm256_loadu_ps(bs.add(8));
+                    let as_ = p.a.add(s * p.a_cs);
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let av = _mm256_set1_ps(*as_.add(r * p.a_rs));
+                        acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                        acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+                    }
+                }
+                for (acc, &cr) in acc.iter_mut().zip(&p.c) {
+                    if p.w == 16 {
+                        if p.load_c {
+                            acc[0] = _mm256_add_ps(acc[0], _mm256_loadu_ps(cr));
+                            acc[1] = _mm256_add_ps(acc[1], _mm256_loadu_ps(cr.add(8)));
+                        }
+                        _mm256_storeu_ps(cr, acc[0]);
+                        _mm256_storeu_ps(cr.add(8), acc[1]);
+                    } else {
+                        let mut t = [0f32; 16];
+                        _mm256_storeu_ps(t.as_mut_ptr(), acc[0]);
+                        _mm256_storeu_ps(t.as_mut_ptr().add(8), acc[1]);
+                        for (j, &v) in t.iter().enumerate().take(p.w) {
+                            let d = cr.add(j);
+                            *d = if p.load_c { *d + v } else { v };
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -538,10 +786,12 @@ mod tests {
     /// across the pass boundary, transposed `A` and `B`, padded strides, accumulate or not.
     #[test]
     fn matches_naive_loops() {
-        if !available() {
-            eprintln!("no AVX-512 here: gemm is not used");
-            return;
+        for isa in all_kernels() {
+            matches_naive_loops_on(isa);
         }
+    }
+
+    fn matches_naive_loops_on(isa: Kernels) {
         for &(m, n, k) in &[
             (1, 1, 1),
             (3, 17, 5),
@@ -585,12 +835,13 @@ mod tests {
                     };
                     naive((m, n, k), a, b, &mut want, c_rs);
                     let mut got = c0.clone();
-                    gemm((m, n, k), a, b, &mut got, c_rs, accumulate);
+                    let all = Select::default();
+                    gemm_on(isa, (m, n, k), a, b, &mut got, c_rs, accumulate, all);
                     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                         let tol = 1e-4 * (1.0 + (k as f32).sqrt());
                         assert!(
                             (g - w).abs() <= tol,
-                            "{m}x{n}x{k} t={transposed} acc={accumulate} at {i}: {g} vs {w}"
+                            "{isa:?} {m}x{n}x{k} t={transposed} acc={accumulate} at {i}: {g} vs {w}"
                         );
                     }
                 }
@@ -602,10 +853,12 @@ mod tests {
     /// outside the list are left alone.
     #[test]
     fn selected_rows_match_naive_loops() {
-        if !available() {
-            eprintln!("no AVX-512 here: gemm is not used");
-            return;
+        for isa in all_kernels() {
+            selected_rows_on(isa);
         }
+    }
+
+    fn selected_rows_on(isa: Kernels) {
         let (rows_c, n, rows_b) = (40, 70, 300);
         let c_rows: Vec<usize> = (0..rows_c).filter(|i| i % 3 != 1).collect();
         let b_rows: Vec<usize> = (0..rows_b).filter(|i| i % 5 < 3).collect();
@@ -640,9 +893,9 @@ mod tests {
                 b_rows: Some(&b_rows),
                 c_rows: Some(&c_rows),
             };
-            gemm_select((m, n, k), a, b, &mut got, n, true, sel);
+            gemm_on(isa, (m, n, k), a, b, &mut got, n, true, sel);
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!((g - w).abs() <= 1e-3, "t={transposed_b} at {i}: {g} vs {w}");
+                assert!((g - w).abs() <= 1e-3, "{isa:?} t={transposed_b} at {i}: {g} vs {w}");
             }
         }
     }

@@ -47,6 +47,23 @@ impl Isa {
         }
     }
 
+    /// Whether the AVX-512 kernels (the matrix product's, the direct convolutions') may
+    /// run: the CPU has AVX-512F, BW and VL, and `TYPENET_CPU` is not `avx2` or `portable`
+    /// (which force the AVX2 + FMA or baseline paths, to measure them on such a CPU).
+    pub fn avx512() -> bool {
+        static ON: OnceLock<bool> = OnceLock::new();
+        *ON.get_or_init(|| {
+            let forced = std::env::var(CPU_ENV).is_ok_and(|v| v == "avx2" || v == "portable");
+            #[cfg(target_arch = "x86_64")]
+            let cpu = std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vl");
+            #[cfg(not(target_arch = "x86_64"))]
+            let cpu = false;
+            cpu && !forced
+        })
+    }
+
     /// Every instruction set this CPU runs (for tests of each path).
     pub fn all_available() -> Vec<Isa> {
         [Isa::Portable, Isa::Avx2]

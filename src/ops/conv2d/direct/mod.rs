@@ -46,16 +46,7 @@ pub(crate) fn applies<E: Element>(g: &ConvGeom, pool: Option<&PoolGeom>) -> bool
 }
 
 fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    crate::ops::isa::Isa::avx512()
 }
 
 /// `v` split into one slice per image of `n` elements, or all `None` when `v` is empty.
