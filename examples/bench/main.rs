@@ -88,8 +88,9 @@ pub struct Args {
     /// Target milliseconds of one timed repeat (when --steps is not given).
     #[arg(long, value_name = "MS", default_value_t = 500.0, value_parser = repeat_ms)]
     pub repeat_ms: f64,
-    /// Force a CPU-feature path: sets TYPENET_CPU=avx2|avx512|auto for the kernels. No
-    /// effect yet: today's kernels pick AVX-512 whenever the CPU has it.
+    /// Force a CPU-feature path: sets TYPENET_CPU=avx2|avx512|auto for the kernels. `avx2`
+    /// keeps the matrix product and the convolutions off AVX-512 on a CPU that has it (to
+    /// measure what a laptop without AVX-512 runs); `avx512` and `auto` pick the best.
     #[arg(long, value_name = "PATH")]
     pub cpu: Option<CpuPath>,
     /// With --model seed: also a per-layer forward / backward breakdown.
