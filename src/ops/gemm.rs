@@ -102,7 +102,30 @@ pub fn gemm_select(
     sel: Select<'_>,
 ) {
     let isa = kernels().expect("gemm needs AVX-512 or AVX2 + FMA");
-    gemm_on(isa, mnk, a, b, c, c_rs, accumulate, sel)
+    gemm_on((isa, true), mnk, a, b, c, c_rs, accumulate, sel)
+}
+
+/// [`gemm`] on the calling thread only (for callers that already run one product per
+/// task, such as the im2col convolutions, one image each).
+pub fn gemm_serial(
+    mnk: (usize, usize, usize),
+    a: Operand<'_>,
+    b: Operand<'_>,
+    c: &mut [f32],
+    c_rs: usize,
+    accumulate: bool,
+) {
+    let isa = kernels().expect("gemm needs AVX-512 or AVX2 + FMA");
+    gemm_on(
+        (isa, false),
+        mnk,
+        a,
+        b,
+        c,
+        c_rs,
+        accumulate,
+        Select::default(),
+    )
 }
 
 /// The kernels of this CPU, for tests of each.
@@ -121,7 +144,7 @@ fn all_kernels() -> Vec<Kernels> {
 
 #[allow(clippy::too_many_arguments)]
 fn gemm_on(
-    isa: Kernels,
+    (isa, parallel): (Kernels, bool),
     (m, n, k): (usize, usize, usize),
     a: Operand<'_>,
     b: Operand<'_>,
@@ -160,6 +183,21 @@ fn gemm_on(
     }
     let threads = rayon::current_num_threads().max(1);
     let all = sel.b_rows.is_none() && sel.c_rows.is_none();
+    if !parallel {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for the tiles below, with one tile covering all of C.
+        unsafe {
+            x86::tile(
+                (0, 0, m, n, k),
+                a,
+                b,
+                (c.as_mut_ptr(), c_rs),
+                (accumulate, isa),
+                sel,
+            )
+        };
+        return;
+    }
     if all && n <= NC && k >= 8 * KC {
         // A fixed number of slices, whatever the number of threads: the same sums.
         return split_depth((m, n, k), a, b, c, c_rs, accumulate, (DEPTH_SLICES, isa));
@@ -609,8 +647,7 @@ mod x86 {
                         for i in (0..rows).step_by(MR) {
                             let ai = ap.wrapping_add((r0 + i) * a.rs + k0 * a.cs);
                             let c_row = |r: usize| {
-                                let row =
-                                    Select::row(sel.c_rows, (r0 + i + r).min(r0 + rows - 1));
+                                let row = Select::row(sel.c_rows, (r0 + i + r).min(r0 + rows - 1));
                                 c.wrapping_add(row * c_rs + c0 + j + h)
                             };
                             let blk = Block {
@@ -836,8 +873,30 @@ mod tests {
                     naive((m, n, k), a, b, &mut want, c_rs);
                     let mut got = c0.clone();
                     let all = Select::default();
-                    gemm_on(isa, (m, n, k), a, b, &mut got, c_rs, accumulate, all);
-                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    gemm_on(
+                        (isa, true),
+                        (m, n, k),
+                        a,
+                        b,
+                        &mut got,
+                        c_rs,
+                        accumulate,
+                        all,
+                    );
+                    let mut serial = c0.clone();
+                    gemm_on(
+                        (isa, false),
+                        (m, n, k),
+                        a,
+                        b,
+                        &mut serial,
+                        c_rs,
+                        accumulate,
+                        all,
+                    );
+
+                    let both = got.iter().zip(&want).chain(serial.iter().zip(&want));
+                    for (i, (g, w)) in both.enumerate() {
                         let tol = 1e-4 * (1.0 + (k as f32).sqrt());
                         assert!(
                             (g - w).abs() <= tol,
@@ -893,9 +952,12 @@ mod tests {
                 b_rows: Some(&b_rows),
                 c_rows: Some(&c_rows),
             };
-            gemm_on(isa, (m, n, k), a, b, &mut got, n, true, sel);
+            gemm_on((isa, true), (m, n, k), a, b, &mut got, n, true, sel);
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!((g - w).abs() <= 1e-3, "{isa:?} t={transposed_b} at {i}: {g} vs {w}");
+                assert!(
+                    (g - w).abs() <= 1e-3,
+                    "{isa:?} t={transposed_b} at {i}: {g} vs {w}"
+                );
             }
         }
     }

@@ -39,6 +39,26 @@ fn matmul<E: Element>(
         fits(rhs.len(), (k, n), (rhs_rs, rhs_cs)),
         "matmul: rhs too short"
     );
+    // f32 where typenet's product runs (AVX2 + FMA or AVX-512; within one task, as the
+    // callers already run one image per task).
+    if super::super::gemm::available() {
+        if let (Some(d), Some(a), Some(b)) = (E::as_f32s_mut(dst), E::as_f32s(lhs), E::as_f32s(rhs))
+        {
+            use super::super::gemm::{gemm_serial, Operand};
+            let a = Operand {
+                data: a,
+                rs: lhs_rs,
+                cs: lhs_cs,
+            };
+            let b = Operand {
+                data: b,
+                rs: rhs_rs,
+                cs: rhs_cs,
+            };
+            gemm_serial((m, n, k), a, b, d, n, accumulate);
+            return;
+        }
+    }
     let stride = |s: usize| isize::try_from(s).expect("matmul: stride too large");
     // SAFETY: the asserts above bound every index gemm reads or writes within the slices
     // (its strides are those checked; `dst`, borrowed mutably, overlaps neither operand).
