@@ -469,8 +469,29 @@ mod x86 {
             }
             return;
         }
-        // A transposed B (rows of the stored matrix are columns here): 8 x 8 blocks are
-        // transposed in registers, the edges element by element.
+        // SAFETY: the caller's.
+        unsafe { pack_strided(b, b_rows, (k0, kc), (c, w), panel) }
+    }
+
+    /// [`pack`] for a `B` whose column stride is not 1: a transposed `B` (rows of the
+    /// stored matrix are columns here) in 8 x 8 blocks transposed in registers, the edges
+    /// (and other strides) element by element.
+    ///
+    /// # Safety
+    /// As [`pack`]'s.
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn pack_strided(
+        b: Operand<'_>,
+        b_rows: Option<&[usize]>,
+        (k0, kc): (usize, usize),
+        (c, w): (usize, usize),
+        panel: *mut f32,
+    ) {
+        let row = |s: usize| {
+            b.data
+                .as_ptr()
+                .wrapping_add(Select::row(b_rows, k0 + s) * b.rs + c * b.cs)
+        };
         let (s8, w8) = if b.rs == 1 && b_rows.is_none() {
             (kc / 8 * 8, w / 8 * 8)
         } else {
@@ -612,7 +633,7 @@ mod x86 {
     /// `C` (12 accumulators), each half of a 32-wide panel in turn.
     pub mod avx2 {
         use super::super::{Operand, Select, KC, NR};
-        use super::transpose8;
+        use super::pack_strided;
         use std::arch::x86_64::*;
 
         /// Rows of `C` per register block.
@@ -711,28 +732,8 @@ mod x86 {
                 }
                 return;
             }
-            let (s8, w8) = if b.rs == 1 && b_rows.is_none() {
-                (kc / 8 * 8, w / 8 * 8)
-            } else {
-                (0, 0)
-            };
-            for jj in (0..w8).step_by(8) {
-                for s in (0..s8).step_by(8) {
-                    // SAFETY: an 8 x 8 block in bounds (`b.rs` is 1 here) into the panel.
-                    unsafe {
-                        let src = row(s).wrapping_add(jj * b.cs);
-                        transpose8(src, b.cs, panel.add(s * NR + jj), NR)
-                    };
-                }
-            }
-            for s in 0..kc {
-                let dst = panel.wrapping_add(s * NR);
-                let from = if s < s8 { w8 } else { 0 };
-                for jj in from..NR {
-                    // SAFETY: column `jj < w` of row `s` is in bounds; `dst` a panel row.
-                    unsafe { *dst.add(jj) = if jj < w { *row(s).add(jj * b.cs) } else { 0.0 } };
-                }
-            }
+            // SAFETY: the caller's.
+            unsafe { pack_strided(b, b_rows, (k0, kc), (c, w), panel) }
         }
 
         #[derive(Clone, Copy)]
