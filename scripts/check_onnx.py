@@ -16,22 +16,13 @@ layer kind, nested and merged networks, the MNIST CNN) and compares with typenet
     /tmp/venv-onnx/bin/python scripts/check_onnx.py --cases /tmp/onnx-cases
 """
 import argparse
-import gzip
 import json
-import struct
 import sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    _, _, dims = struct.unpack(">HBB", data[:4])
-    shape = struct.unpack(">" + "I" * dims, data[4 : 4 + 4 * dims])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+from mnist_idx import idx
 
 
 def main():

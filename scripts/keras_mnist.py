@@ -9,19 +9,10 @@ biases). Reads the vendored MNIST files, so it runs offline.
     /tmp/venv-keras/bin/python scripts/keras_mnist.py --epochs 10 --seed 0
 """
 import argparse
-import gzip
 import os
-import struct
 
 import numpy as np
-
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    _, _, dims = struct.unpack(">HBB", data[:4])
-    shape = struct.unpack(">" + "I" * dims, data[4 : 4 + 4 * dims])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+from mnist_idx import idx
 
 
 def main():

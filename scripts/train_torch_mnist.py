@@ -13,22 +13,13 @@
     /tmp/venv-interop/bin/python scripts/train_torch_mnist.py --epochs 2
 """
 import argparse
-import gzip
 import json
-import struct
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
 from torch import nn
-
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    _, _, dims = struct.unpack(">HBB", data[:4])
-    shape = struct.unpack(">" + "I" * dims, data[4 : 4 + 4 * dims])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+from mnist_idx import idx
 
 
 def images(path):
