@@ -25,7 +25,7 @@ pub(crate) fn tune_allocator() {
         // SAFETY: mallopt only changes allocator parameters; it is safe to call at any time.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
         }
     });
 }

@@ -50,6 +50,15 @@ const MR: usize = 8;
 const NR: usize = 32;
 /// Depth of one pass over a block (the `B` panel of a pass stays in L1/L2).
 const KC: usize = 256;
+/// The depth of each pass over a product `k` deep: at most [`KC`], as even as possible
+/// (288 = 144 + 144, not 256 + 32, whose short pass reloads `C` for little work), and a
+/// multiple of 8 (the transposed packing moves 8 x 8 blocks).
+fn passes(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC).max(1))
+        .next_multiple_of(8)
+        .min(KC)
+}
+
 /// Widest tile of `C` one task computes.
 const NC: usize = 128;
 /// Slices of the depth of a deep, narrow product (see [`split_depth`]).
@@ -632,8 +641,9 @@ mod x86 {
     /// The same product with AVX2 + FMA: 16 registers of 8 lanes, so `6 x 16` blocks of
     /// `C` (12 accumulators), each half of a 32-wide panel in turn.
     pub mod avx2 {
-        use super::super::{Operand, Select, KC, NR};
+        use super::super::{passes, Operand, Select, NR};
         use super::pack_strided;
+        use crate::ops::scratch::Local;
         use std::arch::x86_64::*;
 
         /// Rows of `C` per register block.
@@ -654,10 +664,11 @@ mod x86 {
             sel: Select<'_>,
         ) {
             let ap = a.data.as_ptr();
-            let mut panel = vec![0f32; KC.min(k.max(1)) * NR];
+            let depth = passes(k);
+            let mut panel = Local::<f32>::stale(depth.max(1) * NR);
             let mut k0 = 0;
             loop {
-                let kc = (k - k0).min(KC);
+                let kc = (k - k0).min(depth);
                 let load_c = accumulate || k0 > 0;
                 for j in (0..cols).step_by(NR) {
                     let w = (cols - j).min(NR);
@@ -665,7 +676,7 @@ mod x86 {
                     unsafe { pack(b, sel.b_rows, (k0, kc), (c0 + j, w), panel.as_mut_ptr()) };
                     for h in (0..w).step_by(16) {
                         let hw = (w - h).min(16);
-                        for i in (0..rows).step_by(MR) {
+                        for (i, nr) in row_blocks(rows) {
                             let ai = ap.wrapping_add((r0 + i) * a.rs + k0 * a.cs);
                             let c_row = |r: usize| {
                                 let row = Select::row(sel.c_rows, (r0 + i + r).min(r0 + rows - 1));
@@ -684,7 +695,7 @@ mod x86 {
                             // SAFETY: the block's rows of A and C are in the tile (the
                             // caller); the panel holds `kc` rows of `NR`, `h + 16 <= NR`.
                             unsafe {
-                                match (rows - i).min(MR) {
+                                match nr {
                                     6 => micro::<6>(blk),
                                     5 => micro::<5>(blk),
                                     4 => micro::<4>(blk),
@@ -701,6 +712,27 @@ mod x86 {
                     break;
                 }
             }
+        }
+
+        /// The row blocks `(first row, rows)` of a tile of `rows` rows: blocks of `MR`,
+        /// except that a last block of 1 or 2 rows (whose few accumulators leave the FMA
+        /// units waiting on their latency) is merged with the one before into two halves.
+        fn row_blocks(rows: usize) -> impl Iterator<Item = (usize, usize)> {
+            let rem = rows % MR;
+            let full = rows / MR;
+            let split = full > 0 && (rem == 1 || rem == 2);
+            let plain = if split { full - 1 } else { full };
+            let tail: [usize; 2] = if split {
+                [(MR + rem).div_ceil(2), (MR + rem) / 2]
+            } else {
+                [rem, 0]
+            };
+            let sizes = std::iter::repeat_n(MR, plain).chain(tail.into_iter().filter(|&r| r > 0));
+            sizes.scan(0, |at, r| {
+                let i = *at;
+                *at += r;
+                Some((i, r))
+            })
         }
 
         /// `B[k0..k0 + kc][c..c + w]` into `panel` (`kc` rows of `NR`, zero-padded).
@@ -721,13 +753,27 @@ mod x86 {
                     .wrapping_add(Select::row(b_rows, k0 + s) * b.rs + c * b.cs)
             };
             if b.cs == 1 {
+                // Vector moves (a `memcpy` call per 128-byte row cost as much as the
+                // products of a short row block); masked loads for the last columns.
+                let lane = |i: usize| _mm256_set1_epi32(i as i32);
+                let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let masks: [__m256i; 4] =
+                    std::array::from_fn(|q| _mm256_cmpgt_epi32(lane(w.saturating_sub(8 * q)), idx));
                 for s in 0..kc {
-                    // SAFETY: the row's `w` columns are in bounds; row `s` of the panel
-                    // has `NR >= w` floats.
+                    let (src, dst) = (row(s), panel.wrapping_add(s * NR));
+                    // SAFETY: only the row's first `w` columns are read (the masks); row `s`
+                    // of the panel has `NR` floats.
                     unsafe {
-                        let dst = panel.add(s * NR);
-                        std::ptr::copy_nonoverlapping(row(s), dst, w);
-                        std::ptr::write_bytes(dst.add(w), 0, NR - w);
+                        if w == NR {
+                            for q in 0..4 {
+                                _mm256_storeu_ps(dst.add(8 * q), _mm256_loadu_ps(src.add(8 * q)));
+                            }
+                        } else {
+                            for (q, &m) in masks.iter().enumerate() {
+                                let v = _mm256_maskload_ps(src.wrapping_add(8 * q), m);
+                                _mm256_storeu_ps(dst.add(8 * q), v);
+                            }
+                        }
                     }
                 }
                 return;
@@ -841,6 +887,8 @@ mod tests {
             (3, 128, 5408),
             (17, 300, 40),
             (10, 129, 263),
+            (32, 49, 288),
+            (7, 31, 513),
             (5, 5, 0),
         ] {
             for transposed in [false, true] {

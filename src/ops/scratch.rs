@@ -3,8 +3,10 @@
 //! the next step takes it again, so a training step does not allocate, zero-fill and
 //! page-fault megabytes it just freed.
 
+use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
+use std::thread::LocalKey;
 
 use dfdx::prelude::*;
 
@@ -12,6 +14,7 @@ use dfdx::prelude::*;
 #[doc(hidden)]
 pub trait Reuse: Copy + Default + Send + 'static {
     fn pool() -> &'static Mutex<Vec<Vec<Self>>>;
+    fn local() -> &'static LocalKey<RefCell<Vec<Vec<Self>>>>;
 }
 
 macro_rules! reuse {
@@ -21,13 +24,18 @@ macro_rules! reuse {
                 static POOL: Mutex<Vec<Vec<$t>>> = Mutex::new(Vec::new());
                 &POOL
             }
+            fn local() -> &'static LocalKey<RefCell<Vec<Vec<Self>>>> {
+                thread_local!(static LOCAL: RefCell<Vec<Vec<$t>>> = const { RefCell::new(Vec::new()) });
+                &LOCAL
+            }
         }
     )*};
 }
 reuse!(f32, f64, u32, u8, bool);
 
-/// Buffers kept per element type; more are freed.
-const KEPT: usize = 16;
+/// Buffers kept per element type; more are freed. A training step holds one per saved
+/// input of each layer (tens), and they come back for the next step.
+const KEPT: usize = 64;
 
 /// A buffer from the pool; it returns there when dropped.
 pub struct Scratch<T: Reuse> {
@@ -39,12 +47,14 @@ impl<T: Reuse> Scratch<T> {
     pub fn stale(len: usize) -> Self {
         let reused = {
             let mut pool = T::pool().lock().unwrap_or_else(|e| e.into_inner());
-            // The smallest buffer that fits, else the largest (it grows once).
+            // The smallest buffer that fits without wasting more than half of it. Not a
+            // larger one (a big buffer taken for a small copy sends the next big request to
+            // a fresh allocation), nor one grown from a smaller one (its copy and zero fill
+            // cost more than a fresh allocation).
             let fit = (0..pool.len())
-                .filter(|&i| pool[i].capacity() >= len)
+                .filter(|&i| (len..=2 * len + 1024).contains(&pool[i].capacity()))
                 .min_by_key(|&i| pool[i].capacity());
-            let pick = fit.or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].capacity()));
-            pick.map(|i| pool.swap_remove(i))
+            fit.map(|i| pool.swap_remove(i))
         };
         let mut v = reused.unwrap_or_default();
         if v.len() >= len {
@@ -90,6 +100,56 @@ impl<T: Reuse> DerefMut for Scratch<T> {
     }
 }
 
+/// A working buffer of the calling thread (a kernel's per-task scratch: im2col matrices,
+/// their gradients): taken from a per-thread stack and pushed back when dropped. The
+/// kernels take their buffers in the same order every call, so each one gets the buffer it
+/// had last time, already grown to its size; unlike [`Scratch`], no other thread's (or
+/// op's) requests of other sizes reach it.
+pub struct Local<T: Reuse> {
+    v: Vec<T>,
+}
+
+impl<T: Reuse> Local<T> {
+    /// `len` elements with unspecified (initialised) values: the caller overwrites them.
+    pub fn stale(len: usize) -> Self {
+        if len == 0 {
+            return Self { v: Vec::new() };
+        }
+        let mut v = T::local()
+            .with_borrow_mut(|stack| stack.pop())
+            .unwrap_or_default();
+        if v.len() >= len {
+            v.truncate(len);
+        } else {
+            v.resize(len, T::default());
+        }
+        Self { v }
+    }
+}
+
+impl<T: Reuse> Drop for Local<T> {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.v);
+        if v.capacity() > 0 {
+            // At thread exit the stack may be gone: then the buffer is just freed.
+            let _ = T::local().try_with(|stack| stack.borrow_mut().push(v));
+        }
+    }
+}
+
+impl<T: Reuse> Deref for Local<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.v
+    }
+}
+
+impl<T: Reuse> DerefMut for Local<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.v
+    }
+}
+
 /// A contiguous tensor's elements, in a reused buffer.
 pub fn copy_of<S: Shape, E: Dtype + Reuse>(t: &Tensor<S, E, Cpu>) -> Scratch<E> {
     let mut s = Scratch::stale(t.shape().num_elements());
@@ -100,6 +160,24 @@ pub fn copy_of<S: Shape, E: Dtype + Reuse>(t: &Tensor<S, E, Cpu>) -> Scratch<E> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_buffers_come_back_in_order() {
+        // Taken in the same order as last time, each buffer comes back (a fresh thread,
+        // so no other test's buffers are on its stack).
+        std::thread::spawn(|| {
+            let (a, b) = (Local::<u32>::stale(100), Local::<u32>::stale(7));
+            let (pa, pb) = (a.as_ptr(), b.as_ptr());
+            drop(b);
+            drop(a);
+            let (a, b) = (Local::<u32>::stale(50), Local::<u32>::stale(7));
+            assert_eq!((a.as_ptr(), b.as_ptr(), a.len(), b.len()), (pa, pb, 50, 7));
+            let c = Local::<u32>::stale(3000);
+            assert_eq!(c.len(), 3000);
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn buffers_are_reused_and_sized() {

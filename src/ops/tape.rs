@@ -3,6 +3,7 @@
 
 use dfdx::prelude::*;
 
+use super::scratch::{copy_of, Scratch};
 use crate::element::{Element, Tensor4};
 
 /// A convolution's operands, contiguous and without their tapes, and the merged tape.
@@ -34,11 +35,9 @@ pub(crate) fn untape<B: Dim, E: Element, T: Tape<E, Cpu>>(
     Ok((x, w, bias, tape))
 }
 
-/// A contiguous tensor's elements.
-pub(crate) fn read<S: Shape, E: Element>(t: &Tensor<S, E, Cpu>) -> Vec<E> {
-    let mut v = vec![E::zero(); t.shape().num_elements()];
-    t.copy_into(&mut v);
-    v
+/// A contiguous tensor's elements, in a reused buffer (not zero-filled first).
+pub(crate) fn read<S: Shape, E: Element>(t: &Tensor<S, E, Cpu>) -> Scratch<E> {
+    copy_of(t)
 }
 
 /// Moves the gradient of `t` out of `grads` (no copy); give it back with [`put_grad`].

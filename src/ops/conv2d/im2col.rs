@@ -9,28 +9,32 @@ use super::{direct, small, Argmax, Saved, IMAGES_PER_PARTIAL};
 use crate::element::Element;
 use crate::ops::geom::{ConvGeom, PoolGeom};
 use crate::ops::pool2d::kernels::{max_pool_plane, NONE};
+use crate::ops::scratch::Local;
 use crate::ops::tape::add_into;
 
 /// Up to this many taps per output (`C*KH*KW`), convolutions use [`small`]'s loops instead of
 /// gemm: for thin products (MNIST's first layer has 9 taps) gemm's packing dominates.
 const SMALL_K: usize = 32;
 
-/// `dst (m x n) = [dst +] lhs (m x k) * rhs (k x n)`, `lhs` and `rhs` given with (row
-/// stride, column stride). Single-threaded: callers parallelise over images.
+/// `dst (m x n, row stride dst_rs) = [dst +] lhs (m x k) * rhs (k x n)`, `lhs` and `rhs`
+/// given with (row stride, column stride). Single-threaded: callers parallelise over images.
 ///
 /// # Panics
 /// When an operand is too short for its shape and strides (a bug in the caller).
 #[allow(clippy::too_many_arguments)]
 fn matmul<E: Element>(
     (m, n, k): (usize, usize, usize),
-    dst: &mut [E],
+    (dst, dst_rs): (&mut [E], usize),
     accumulate: bool,
     lhs: &[E],
     (lhs_rs, lhs_cs): (usize, usize),
     rhs: &[E],
     (rhs_rs, rhs_cs): (usize, usize),
 ) {
-    assert!(fits(dst.len(), (m, n), (n, 1)), "matmul: dst too short");
+    assert!(
+        dst_rs >= n && fits(dst.len(), (m, n), (dst_rs, 1)),
+        "matmul: dst too short"
+    );
     assert!(
         fits(lhs.len(), (m, k), (lhs_rs, lhs_cs)),
         "matmul: lhs too short"
@@ -55,7 +59,7 @@ fn matmul<E: Element>(
                 rs: rhs_rs,
                 cs: rhs_cs,
             };
-            gemm_serial((m, n, k), a, b, d, n, accumulate);
+            gemm_serial((m, n, k), a, b, d, dst_rs, accumulate);
             return;
         }
     }
@@ -69,7 +73,7 @@ fn matmul<E: Element>(
             k,
             dst.as_mut_ptr(),
             1,
-            stride(n),
+            stride(dst_rs),
             accumulate,
             lhs.as_ptr(),
             stride(lhs_cs),
@@ -99,39 +103,54 @@ pub(super) fn fits(len: usize, (rows, cols): (usize, usize), (rs, cs): (usize, u
     last.is_some_and(|i| i < len)
 }
 
-/// Fills `cols` `(C*KH*KW, Ho*Wo)` with the input taps of one image `x` `(C, H, W)`.
-fn im2col<E: Element>(g: &ConvGeom, x: &[E], cols: &mut [E]) {
-    let hw_out = g.h_out * g.w_out;
+/// Floats of one chunk's im2col matrix: the convolutions with many taps work through an
+/// image a few output rows at a time, so that the matrix (and its gradient) stay in L2
+/// between being written and multiplied instead of streaming through memory.
+pub(crate) const CHUNK_FLOATS: usize = 1 << 19;
+
+/// Output rows per chunk of an image (all of them for the thin products, whose loops take
+/// whole planes).
+pub(crate) fn chunk_rows(g: &ConvGeom, budget: usize) -> usize {
+    if g.taps() <= SMALL_K {
+        return g.h_out.max(1);
+    }
+    (budget / (g.taps() * g.w_out).max(1)).clamp(1, g.h_out.max(1))
+}
+
+/// The chunks of output rows of one image: `(first row, rows)`.
+fn chunks(g: &ConvGeom, rows: usize) -> impl Iterator<Item = (usize, usize)> {
+    let h_out = g.h_out;
+    (0..h_out)
+        .step_by(rows)
+        .map(move |r0| (r0, rows.min(h_out - r0)))
+}
+
+/// Fills `cols` `(C*KH*KW, n)` with the input taps of one image `x` `(C, H, W)` for the
+/// output rows `r0..r0 + rows` (`n = rows * Wo` outputs).
+fn im2col<E: Element>(g: &ConvGeom, x: &[E], (r0, rows): (usize, usize), cols: &mut [E]) {
+    let n = rows * g.w_out;
     let mut row = 0;
     for c in 0..g.c_in {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let dst = &mut cols[row * hw_out..(row + 1) * hw_out];
-                for oi in 0..g.h_out {
-                    let d = &mut dst[oi * g.w_out..(oi + 1) * g.w_out];
-                    let r = (oi * g.sh + ki * g.dh).wrapping_sub(g.ph);
+                let dst = &mut cols[row * n..(row + 1) * n];
+                for (i, d) in dst.chunks_exact_mut(g.w_out).enumerate() {
+                    let r = ((r0 + i) * g.sh + ki * g.dh).wrapping_sub(g.ph);
                     if r >= g.h {
                         d.fill(E::zero());
                         continue;
                     }
                     let src = &plane[r * g.w..(r + 1) * g.w];
+                    let (lo, hi, s0) = run(g, kj);
                     if g.sw == 1 {
-                        // Output column oj reads input column oj + off: one contiguous run.
-                        let off = (kj * g.dw) as isize - g.pw as isize;
-                        let lo = (-off).clamp(0, g.w_out as isize) as usize;
-                        let hi = (g.w as isize - off).clamp(lo as isize, g.w_out as isize) as usize;
-                        d[..lo].fill(E::zero());
-                        d[hi..].fill(E::zero());
-                        if hi > lo {
-                            let s0 = (lo as isize + off) as usize;
-                            d[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);
-                        }
+                        copy_run(d, (lo, hi), &src[s0..s0 + (hi - lo)]);
                         continue;
                     }
-                    for (oj, v) in d.iter_mut().enumerate() {
-                        let col = (oj * g.sw + kj * g.dw).wrapping_sub(g.pw);
-                        *v = if col < g.w { src[col] } else { E::zero() };
+                    d[..lo].fill(E::zero());
+                    d[hi..].fill(E::zero());
+                    for (v, &x) in d[lo..hi].iter_mut().zip(src[s0..].iter().step_by(g.sw)) {
+                        *v = x;
                     }
                 }
                 row += 1;
@@ -140,26 +159,87 @@ fn im2col<E: Element>(g: &ConvGeom, x: &[E], cols: &mut [E]) {
     }
 }
 
-/// Adds `cols` `(C*KH*KW, Ho*Wo)` back onto the taps of one image gradient `gx` `(C, H, W)`.
-fn col2im<E: Element>(g: &ConvGeom, cols: &[E], gx: &mut [E]) {
-    let hw_out = g.h_out * g.w_out;
+/// `d[lo..hi] = src`, zeros elsewhere in `d`. Rows are short (tens of floats), so the
+/// usual case is done with 8-float moves instead of `memcpy`/`memset` calls, whose
+/// overhead per call was as large as the copy.
+#[inline]
+fn copy_run<E: Element>(d: &mut [E], (lo, hi): (usize, usize), src: &[E]) {
+    const L: usize = 8;
+    let n = d.len();
+    if n < L || lo > L || n - hi > L || hi - lo < L {
+        d[..lo].fill(E::zero());
+        d[hi..].fill(E::zero());
+        d[lo..hi].copy_from_slice(src);
+        return;
+    }
+    let zeros = [E::zero(); L];
+    *first::<E, L>(d) = zeros;
+    *first::<E, L>(&mut d[n - L..]) = zeros;
+    let run = &mut d[lo..hi];
+    let len = run.len();
+    for (a, b) in run
+        .as_chunks_mut::<L>()
+        .0
+        .iter_mut()
+        .zip(src.as_chunks::<L>().0)
+    {
+        *a = *b;
+    }
+    // The last (overlapping) 8: the same values again where they overlap.
+    *first::<E, L>(&mut run[len - L..]) = *first_ref::<E, L>(&src[len - L..]);
+}
+
+/// The first `L` elements as an array (`s` has at least `L`).
+#[inline(always)]
+fn first<E, const L: usize>(s: &mut [E]) -> &mut [E; L] {
+    s.first_chunk_mut::<L>().expect("at least L elements")
+}
+
+#[inline(always)]
+fn first_ref<E, const L: usize>(s: &[E]) -> &[E; L] {
+    s.first_chunk::<L>().expect("at least L elements")
+}
+
+/// The output columns `lo..hi` of tap column `kj` read the input columns `s0`, `s0 + sw`,
+/// ... of a row (with stride 1, one contiguous run); the others are padding.
+fn run(g: &ConvGeom, kj: usize) -> (usize, usize, usize) {
+    let (w, w_out, sw) = (g.w as isize, g.w_out as isize, g.sw as isize);
+    let off = (kj * g.dw) as isize - g.pw as isize;
+    // The first oj with oj * sw + off >= 0, and the first with oj * sw + off >= w.
+    let lo = (if off >= 0 { 0 } else { (-off + sw - 1) / sw }).min(w_out);
+    let hi = (if w - off <= 0 {
+        0
+    } else {
+        (w - off + sw - 1) / sw
+    })
+    .clamp(lo, w_out);
+    let s0 = if hi > lo { (lo * sw + off) as usize } else { 0 };
+    (lo as usize, hi as usize, s0)
+}
+
+/// Adds `cols` `(C*KH*KW, n)` (the output rows `r0..r0 + rows`) back onto the taps of one
+/// image gradient `gx` `(C, H, W)`.
+fn col2im<E: Element>(g: &ConvGeom, cols: &[E], (r0, rows): (usize, usize), gx: &mut [E]) {
+    let n = rows * g.w_out;
     let mut row = 0;
     for c in 0..g.c_in {
         let plane = &mut gx[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let src = &cols[row * hw_out..(row + 1) * hw_out];
-                for oi in 0..g.h_out {
-                    let r = (oi * g.sh + ki * g.dh).wrapping_sub(g.ph);
+                let src = &cols[row * n..(row + 1) * n];
+                for (i, s) in src.chunks_exact(g.w_out).enumerate() {
+                    let r = ((r0 + i) * g.sh + ki * g.dh).wrapping_sub(g.ph);
                     if r >= g.h {
                         continue;
                     }
                     let dst = &mut plane[r * g.w..(r + 1) * g.w];
-                    for (oj, &v) in src[oi * g.w_out..(oi + 1) * g.w_out].iter().enumerate() {
-                        let col = (oj * g.sw + kj * g.dw).wrapping_sub(g.pw);
-                        if col < g.w {
-                            dst[col] += v;
-                        }
+                    let (lo, hi, s0) = run(g, kj);
+                    if g.sw == 1 {
+                        add_into(&mut dst[s0..s0 + (hi - lo)], &s[lo..hi]);
+                        continue;
+                    }
+                    for (&v, d) in s[lo..hi].iter().zip(dst[s0..].iter_mut().step_by(g.sw)) {
+                        *d += v;
                     }
                 }
                 row += 1;
@@ -182,22 +262,37 @@ pub(crate) fn forward<E: Element>(
     out: &mut [E],
     arg: &mut [u32],
 ) {
+    forward_in(g, pool, (x, w, bias), relu, out, arg, CHUNK_FLOATS)
+}
+
+/// [`forward`] with chunks of at most `budget` floats (tests use tiny ones).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_in<E: Element>(
+    g: &ConvGeom,
+    pool: Option<&PoolGeom>,
+    (x, w, bias): (&[E], &[E], Option<&[E]>),
+    relu: bool,
+    out: &mut [E],
+    arg: &mut [u32],
+    budget: usize,
+) {
     let (chw, ckk, hw_out) = (g.c_in * g.h * g.w, g.taps(), g.h_out * g.w_out);
     let out_len = out.len() / g.batch.max(1);
     if out.is_empty() || chw == 0 {
         return;
     }
+    let rows = chunk_rows(g, budget);
     // Without a kept argmax (inference), pooling writes it to a per-thread scratch.
     let keep_arg = !arg.is_empty();
     let scratch = || {
         let (y, a) = match pool {
             Some(_) => (
-                vec![E::zero(); g.c_out * hw_out],
-                vec![0u32; if keep_arg { 0 } else { out_len }],
+                Local::<E>::stale(g.c_out * hw_out),
+                Local::<u32>::stale(if keep_arg { 0 } else { out_len }),
             ),
-            None => (Vec::new(), Vec::new()),
+            None => (Local::stale(0), Local::stale(0)),
         };
-        (vec![E::zero(); ckk * hw_out], y, a)
+        (Local::<E>::stale(ckk * rows * g.w_out), y, a)
     };
     let args: Vec<Option<&mut [u32]>> = if keep_arg {
         arg.chunks_mut(out_len).map(Some).collect()
@@ -214,7 +309,6 @@ pub(crate) fn forward<E: Element>(
                     Some(a) => a,
                     None => a_scratch,
                 };
-                im2col(g, xb, cols);
                 let (y, pooled): (&mut [E], Option<&mut [E]>) = match pool {
                     Some(_) => (y_scratch, Some(out_b)),
                     None => (out_b, None),
@@ -223,22 +317,25 @@ pub(crate) fn forward<E: Element>(
                     for (o, yo) in y.chunks_mut(hw_out).enumerate() {
                         yo.fill(b[o]);
                     }
+                } else if ckk <= SMALL_K {
+                    y.fill(E::zero());
                 }
-                if ckk <= SMALL_K {
-                    if bias.is_none() {
-                        y.fill(E::zero());
+                for (r0, n_rows) in chunks(g, rows) {
+                    let n = n_rows * g.w_out;
+                    im2col(g, xb, (r0, n_rows), cols);
+                    if ckk <= SMALL_K {
+                        small::matmul_acc((g.c_out, hw_out, ckk), y, w, cols);
+                    } else {
+                        matmul(
+                            (g.c_out, n, ckk),
+                            (&mut y[r0 * g.w_out..], hw_out),
+                            bias.is_some(),
+                            w,
+                            (ckk, 1),
+                            cols,
+                            (n, 1),
+                        );
                     }
-                    small::matmul_acc((g.c_out, hw_out, ckk), y, w, cols);
-                } else {
-                    matmul(
-                        (g.c_out, hw_out, ckk),
-                        y,
-                        bias.is_some(),
-                        w,
-                        (ckk, 1),
-                        cols,
-                        (hw_out, 1),
-                    );
                 }
                 match (pool, pooled) {
                     (Some(pg), Some(out_b)) => {
@@ -281,28 +378,36 @@ pub(crate) fn backward<E: Element>(
     gy: &[E],
     gx: Option<&mut [E]>,
 ) -> (Vec<E>, Vec<E>) {
+    backward_in(g, s, gy, gx, CHUNK_FLOATS)
+}
+
+/// [`backward`] with chunks of at most `budget` floats.
+pub(crate) fn backward_in<E: Element>(
+    g: &ConvGeom,
+    s: &Saved<'_, E>,
+    gy: &[E],
+    gx: Option<&mut [E]>,
+    budget: usize,
+) -> (Vec<E>, Vec<E>) {
     let (chw, ckk, hw_out) = (g.c_in * g.h * g.w, g.taps(), g.h_out * g.w_out);
     let gy_len = gy.len() / g.batch.max(1);
     let zero = || (vec![E::zero(); g.c_out * ckk], vec![E::zero(); g.c_out]);
     if gy.is_empty() || chw == 0 {
         return zero();
     }
+    let rows = chunk_rows(g, budget);
     let gx_parts: Vec<Option<&mut [E]>> = match gx {
         Some(gx) => gx.chunks_mut(chw).map(Some).collect(),
         None => (0..g.batch).map(|_| None).collect(),
     };
     let scratch = || {
-        let gyc = if s.pool.is_some() {
-            vec![E::zero(); g.c_out * hw_out]
+        let gyc = Local::<E>::stale(if s.pool.is_some() {
+            g.c_out * hw_out
         } else {
-            Vec::new()
-        };
-        (
-            zero(),
-            vec![E::zero(); ckk * hw_out],
-            vec![E::zero(); ckk * hw_out],
-            gyc,
-        )
+            0
+        });
+        let n = ckk * rows * g.w_out;
+        (zero(), Local::<E>::stale(n), Local::<E>::stale(n), gyc)
     };
     // w^T (CKK, O), contiguous, for the thin-product loops of the input gradient.
     let mut w_t = vec![E::zero(); if ckk <= SMALL_K { ckk * g.c_out } else { 0 }];
@@ -319,9 +424,9 @@ pub(crate) fn backward<E: Element>(
                      xb: &[E],
                      gyb: &[E],
                      acc: &mut (Vec<E>, Vec<E>),
-                     cols: &mut Vec<E>,
-                     gcols: &mut Vec<E>,
-                     gyc: &mut Vec<E>| {
+                     cols: &mut [E],
+                     gcols: &mut [E],
+                     gyc: &mut [E]| {
         // The gradient of this image's convolution output.
         let gyc_b: &[E] = match s.pool {
             Some(pg) => {
@@ -360,38 +465,44 @@ pub(crate) fn backward<E: Element>(
         for (o, row) in gyc_b.chunks(hw_out).enumerate() {
             gb[o] += small::sum(row);
         }
-        im2col(g, xb, cols);
-        // gw (O, CKK) += gy (O, HoWo) * cols^T (HoWo, CKK)
-        if ckk <= SMALL_K {
-            small::matmul_bt_acc((g.c_out, ckk, hw_out), gw, gyc_b, cols);
-        } else {
-            matmul(
-                (g.c_out, ckk, hw_out),
-                gw,
-                true,
-                gyc_b,
-                (hw_out, 1),
-                cols,
-                (1, hw_out),
-            );
-        }
-        if let Some(gxb) = gxb {
-            // gcols (CKK, HoWo) = w^T (CKK, O) * gy (O, HoWo)
+        let mut gxb = gxb;
+        for (r0, n_rows) in chunks(g, rows) {
+            let n = n_rows * g.w_out;
+            im2col(g, xb, (r0, n_rows), cols);
+            // This chunk's columns of gy (O, HoWo).
+            let gy_c = &gyc_b[r0 * g.w_out..];
+            // gw (O, CKK) += gy (O, n) * cols^T (n, CKK)
             if ckk <= SMALL_K {
-                gcols.fill(E::zero());
-                small::matmul_acc((ckk, hw_out, g.c_out), gcols, &w_t, gyc_b);
+                small::matmul_bt_acc((g.c_out, ckk, hw_out), gw, gyc_b, cols);
             } else {
                 matmul(
-                    (ckk, hw_out, g.c_out),
-                    gcols,
-                    false,
-                    s.w,
-                    (1, ckk),
-                    gyc_b,
+                    (g.c_out, ckk, n),
+                    (gw, ckk),
+                    true,
+                    gy_c,
                     (hw_out, 1),
+                    cols,
+                    (1, n),
                 );
             }
-            col2im(g, gcols, gxb);
+            if let Some(gxb) = gxb.as_deref_mut() {
+                // gcols (CKK, n) = w^T (CKK, O) * gy (O, n)
+                if ckk <= SMALL_K {
+                    gcols.fill(E::zero());
+                    small::matmul_acc((ckk, hw_out, g.c_out), gcols, &w_t, gyc_b);
+                } else {
+                    matmul(
+                        (ckk, n, g.c_out),
+                        (gcols, n),
+                        false,
+                        s.w,
+                        (1, ckk),
+                        gy_c,
+                        (hw_out, 1),
+                    );
+                }
+                col2im(g, gcols, (r0, n_rows), gxb);
+            }
         }
     };
     // Partial weight gradients over fixed chunks of images, summed in chunk order: the

@@ -41,3 +41,111 @@ fn matmul_operands_are_bounded() {
     assert!(fits(0, (0, 5), (5, 1)) && fits(0, (5, 0), (1, 5)));
     assert!(!fits(usize::MAX, (3, 2), (usize::MAX / 2, 1)));
 }
+
+/// The im2col path against naive f64 loops, forward and both gradients, for geometries
+/// with padding, stride 2 and many taps (the product path), each with one output row per
+/// chunk and with the whole image in one chunk.
+#[test]
+fn im2col_chunks_match_naive_loops() {
+    use super::im2col::{backward_in, forward_in};
+    use super::{Argmax, Saved};
+    use crate::ops::geom::ConvGeom;
+    let cases = [
+        (32usize, 9usize, 5usize, 1usize, 1usize, 1usize),
+        (7, 11, 6, 2, 1, 1),
+        (40, 6, 3, 1, 0, 1),
+        (5, 13, 4, 2, 2, 2),
+        (9, 10, 3, 3, 0, 1),
+    ];
+    for &(c_in, h, c_out, s, p, d) in &cases {
+        let k = 3;
+        let ho = (h + 2 * p - d * (k - 1) - 1) / s + 1;
+        let g = ConvGeom {
+            batch: 2,
+            c_in,
+            h,
+            w: h,
+            c_out,
+            kh: k,
+            kw: k,
+            sh: s,
+            sw: s,
+            ph: p,
+            pw: p,
+            dh: d,
+            dw: d,
+            h_out: ho,
+            w_out: ho,
+        };
+        let x: Vec<f32> = (0..2 * c_in * h * h)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let w: Vec<f32> = (0..c_out * c_in * 9)
+            .map(|i| ((i * 104729) % 997) as f32 / 997.0 - 0.5)
+            .collect();
+        let gy: Vec<f32> = (0..2 * c_out * ho * ho)
+            .map(|i| ((i * 31) % 101) as f32 / 101.0 - 0.5)
+            .collect();
+        let xi = |b: usize, c: usize, r: isize, q: isize| -> f64 {
+            if r < 0 || q < 0 || r >= h as isize || q >= h as isize {
+                0.0
+            } else {
+                x[((b * c_in + c) * h + r as usize) * h + q as usize] as f64
+            }
+        };
+        let mut y_ref = vec![0f64; gy.len()];
+        let mut gw_ref = vec![0f64; w.len()];
+        let mut gx_ref = vec![0f64; x.len()];
+        for b in 0..2 {
+            for o in 0..c_out {
+                for i in 0..ho {
+                    for j in 0..ho {
+                        let yi = ((b * c_out + o) * ho + i) * ho + j;
+                        for c in 0..c_in {
+                            for ki in 0..k {
+                                for kj in 0..k {
+                                    let (r, q) = (
+                                        (i * s + ki * d) as isize - p as isize,
+                                        (j * s + kj * d) as isize - p as isize,
+                                    );
+                                    let wi = ((o * c_in + c) * k + ki) * k + kj;
+                                    y_ref[yi] += w[wi] as f64 * xi(b, c, r, q);
+                                    gw_ref[wi] += gy[yi] as f64 * xi(b, c, r, q);
+                                    if r >= 0 && q >= 0 && r < h as isize && q < h as isize {
+                                        gx_ref
+                                            [((b * c_in + c) * h + r as usize) * h + q as usize] +=
+                                            gy[yi] as f64 * w[wi] as f64;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for budget in [1usize, 1 << 30] {
+            let mut out = vec![0f32; gy.len()];
+            forward_in(&g, None, (&x, &w, None), false, &mut out, &mut [], budget);
+            let arg = Argmax::Plane(Vec::new());
+            let sv = Saved {
+                x: &x,
+                w: &w,
+                arg: &arg,
+                pool: None,
+            };
+            let mut gx = vec![0f32; x.len()];
+            let (gw, _) = backward_in(&g, &sv, &gy, Some(&mut gx), budget);
+            let close = |a: &[f32], b: &[f64], what: &str| {
+                for (i, (&a, &b)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()),
+                        "{what}[{i}]: {a} vs {b} ({c_in} {h} {c_out} {s} budget {budget})"
+                    );
+                }
+            };
+            close(&out, &y_ref, "y");
+            close(&gw, &gw_ref, "gw");
+            close(&gx, &gx_ref, "gx");
+        }
+    }
+}

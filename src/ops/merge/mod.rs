@@ -101,8 +101,17 @@ pub fn cpu_sum<S: Shape, E: Element, T: Tape<E, Cpu> + Merge<T>>(
         tape = tape.merge(t);
         ins.push(x);
     }
-    let mut y = read(&ins[0]);
-    for x in &ins[1..] {
+    // The first two summed in one pass into the output (no zero fill, no copy first).
+    let first = read(&ins[0]);
+    let mut y: Vec<E> = match ins.get(1) {
+        Some(b) => first
+            .iter()
+            .zip(read(b).iter())
+            .map(|(&a, &b)| a + b)
+            .collect(),
+        None => first.to_vec(),
+    };
+    for x in ins.iter().skip(2) {
         add_into(&mut y, &read(x));
     }
     let y = ins[0].device().try_tensor_from_vec(y, shape)?;

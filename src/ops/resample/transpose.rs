@@ -69,7 +69,7 @@ pub fn cpu_conv2d_transpose<B: Dim, E: Element, T: Tape<E, Cpu> + Merge<T>>(
         .zip(xd.par_chunks(n_in))
         .for_each(|(y, x)| {
             if let Some(bd) = &bd {
-                for (yo, &bv) in y.chunks_mut(plane).zip(bd) {
+                for (yo, &bv) in y.chunks_mut(plane).zip(bd.iter()) {
                     yo.fill(bv);
                 }
             }
