@@ -56,6 +56,8 @@ fn im2col_chunks_match_naive_loops() {
         (40, 6, 3, 1, 0, 1),
         (5, 13, 4, 2, 2, 2),
         (9, 10, 3, 3, 0, 1),
+        // 64 outputs per chunk: padded im2col rows.
+        (36, 8, 5, 1, 1, 1),
     ];
     for &(c_in, h, c_out, s, p, d) in &cases {
         let k = 3;
