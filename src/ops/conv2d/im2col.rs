@@ -153,6 +153,7 @@ fn im2col<E: Element>(
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let dst = &mut cols[row * cs..row * cs + n];
+                let (lo, hi, s0) = run(g, kj);
                 for (i, d) in dst.chunks_exact_mut(g.w_out).enumerate() {
                     let r = ((r0 + i) * g.sh + ki * g.dh).wrapping_sub(g.ph);
                     if r >= g.h {
@@ -160,7 +161,6 @@ fn im2col<E: Element>(
                         continue;
                     }
                     let src = &plane[r * g.w..(r + 1) * g.w];
-                    let (lo, hi, s0) = run(g, kj);
                     if g.sw == 1 {
                         copy_run(d, (lo, hi), &src[s0..s0 + (hi - lo)]);
                         continue;
@@ -245,13 +245,13 @@ fn col2im<E: Element>(g: &ConvGeom, cols: &[E], (r0, rows): (usize, usize), gx: 
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let src = &cols[row * n..(row + 1) * n];
+                let (lo, hi, s0) = run(g, kj);
                 for (i, s) in src.chunks_exact(g.w_out).enumerate() {
                     let r = ((r0 + i) * g.sh + ki * g.dh).wrapping_sub(g.ph);
                     if r >= g.h {
                         continue;
                     }
                     let dst = &mut plane[r * g.w..(r + 1) * g.w];
-                    let (lo, hi, s0) = run(g, kj);
                     if g.sw == 1 {
                         add_into(&mut dst[s0..s0 + (hi - lo)], &s[lo..hi]);
                         continue;
