@@ -257,9 +257,10 @@ pub fn expand(decl: &Decl, checked: &Checked, checks: TokenStream) -> TokenStrea
         Some(r) => matches!(r, Role::Softmax),
         None => matches!(l.layer.role(), Role::Softmax),
     });
-    let fusion = fuse(plan, input, true);
+    let fusion = fuse(plan, input, true, Pass::Train);
     let acc = quote!(self);
-    let mut logits = steps(plan, &fusion, input, &acc, Pass::Infer);
+    let infer = fuse(plan, input, true, Pass::Infer);
+    let mut logits = steps(plan, &infer, input, &acc, Pass::Infer);
     let mut logits_mut = steps(plan, &fusion, input, &acc, Pass::Train);
     // What `fit` runs: like `logits_mut`, but the layer receiving the input skips its gradient.
     let mut logits_fit = fusion

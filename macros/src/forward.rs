@@ -20,7 +20,7 @@ pub fn steps(
     let mut cur = input.clone();
     let mut out = TokenStream::new();
     let inner = |p: &Plan, acc: &TokenStream, input: &Shape, pass: Pass| {
-        steps(p, &fuse(p, input, false), input, acc, pass)
+        steps(p, &fuse(p, input, false, pass), input, acc, pass)
     };
     for (i, l) in plan.layers.iter().enumerate() {
         if fusion.absorbed[i] {

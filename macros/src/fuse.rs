@@ -1,10 +1,11 @@
 //! Every fusion decision, in one pass over a planned layer list: which layers run inside
 //! the op of a layer before them (a ReLU in its Conv2D or Dense, a max pooling in its
-//! Conv2D, `Flatten, Dense` after a pooled Conv2D), which layer receives the network's
+//! Conv2D, `Flatten, Dense` after a pooled Conv2D; at inference a `BatchNorm2D` folded
+//! into the Conv2D before it), which layer receives the network's
 //! input (and can skip that gradient in `fit`), and whether a final softmax is left out
 //! of the logits. Layers keep their fields and summary rows either way.
 
-use crate::plan::{Fused, FusedDense, Plan, Planned, Role};
+use crate::plan::{Fused, FusedDense, Pass, Plan, Planned, Role};
 use crate::shape::Shape;
 
 pub struct Fusion {
@@ -29,9 +30,9 @@ fn is(l: Option<&Planned>, want: fn(&Role) -> bool) -> bool {
     l.is_some_and(|l| want(&l.layer.role()))
 }
 
-/// The fusions of `plan`, whose input is `input`; `logits` (the network's own list, not a
-/// `Residual`'s) leaves a final softmax out.
-pub fn fuse(plan: &Plan, input: &Shape, logits: bool) -> Fusion {
+/// The fusions of `plan`, whose input is `input`, in `pass`; `logits` (the network's own
+/// list, not a `Residual`'s) leaves a final softmax out.
+pub fn fuse(plan: &Plan, input: &Shape, logits: bool, pass: Pass) -> Fusion {
     let n = plan.layers.len();
     let mut f = Fusion {
         fused: (0..n).map(|_| Fused::default()).collect(),
@@ -50,7 +51,7 @@ pub fn fuse(plan: &Plan, input: &Shape, logits: bool) -> Fusion {
             continue;
         }
         match l.layer.role() {
-            Role::Conv => conv(&mut f, plan, i),
+            Role::Conv => conv(&mut f, plan, i, pass == Pass::Infer),
             Role::Dense => {
                 let next = layers.get(i + 1);
                 if matches!(l.act_role(), Some(Role::Relu)) {
@@ -97,20 +98,35 @@ fn absorb(f: &mut Fusion, i: usize, j: usize) {
     f.last[i] = j;
 }
 
-/// A Conv2D's ReLU, then its max pooling, then `Flatten, Dense` (with a ReLU).
-fn conv(f: &mut Fusion, plan: &Plan, i: usize) {
+/// A Conv2D's batch norm (`infer`: folded into its weights), its ReLU, then its max
+/// pooling, then `Flatten, Dense` (with a ReLU; not after a folded batch norm).
+fn conv(f: &mut Fusion, plan: &Plan, i: usize, infer: bool) {
     let layers = &plan.layers;
     let l = &layers[i];
-    let next = layers.get(i + 1);
-    // The ReLU: `activation = relu`, or a ReLU layer right after.
     let mut end = i;
-    if matches!(l.act_role(), Some(Role::Relu)) {
-        f.fused[i].relu = true;
-        f.act_inside[i] = true;
-    } else if l.act.is_none() && is(next, |r| matches!(r, Role::Relu)) {
-        f.fused[i].relu = true;
+    let next = layers.get(i + 1);
+    if infer
+        && l.act.is_none()
+        && next.is_some_and(plain)
+        && is(next, |r| matches!(r, Role::BatchNorm2D))
+    {
+        f.fused[i].bn = next.map(|n| n.field.clone());
         absorb(f, i, i + 1);
         end = i + 1;
+    }
+    // The ReLU: `activation = relu`, or a ReLU layer right after.
+    let next = layers.get(end + 1);
+    let bn = f.fused[i].bn.is_some();
+    if !bn && matches!(l.act_role(), Some(Role::Relu)) {
+        f.fused[i].relu = true;
+        f.act_inside[i] = true;
+    } else if layers[end].act.is_none()
+        && (!bn || next.is_some_and(plain))
+        && is(next, |r| matches!(r, Role::Relu))
+    {
+        f.fused[i].relu = true;
+        absorb(f, i, end + 1);
+        end += 1;
     }
     if !f.fused[i].relu {
         return;
@@ -123,6 +139,9 @@ fn conv(f: &mut Fusion, plan: &Plan, i: usize) {
     };
     f.fused[i].max_pool = Some(pool);
     absorb(f, i, end + 1);
+    if f.fused[i].bn.is_some() {
+        return;
+    }
     // `Flatten, Dense` after the pooling, the Dense with no activation but ReLU.
     let (fl, d) = (end + 2, end + 3);
     let (Some(flatten), Some(dense)) = (layers.get(fl), layers.get(d)) else {

@@ -102,6 +102,8 @@ pub enum Role {
     /// A 2-d convolution: a ReLU after it, then a 2-d max pooling, then `Flatten, Dense`
     /// can run inside its op.
     Conv,
+    /// A 2-d batch norm, which inference folds into a Conv2D before it.
+    BatchNorm2D,
     /// A plain ReLU.
     Relu,
     /// A plain softmax.
@@ -143,6 +145,9 @@ impl Pass {
 /// What the fusion pass folded into one layer's op.
 #[derive(Default)]
 pub struct Fused {
+    /// A `BatchNorm2D` right after a Conv2D, folded into its weights (inference only):
+    /// the batch norm's field.
+    pub bn: Option<Ident>,
     /// A ReLU after it (the layer, or `activation = relu`).
     pub relu: bool,
     /// A 2-d max pooling after that.

@@ -1,6 +1,6 @@
 //! `Conv2D`: 2-d convolution with square kernels, stride, zero padding and dilation.
 
-use dfdx::nn::modules::{Module, NonMutableModule};
+use dfdx::nn::modules::{BatchNorm2D, Module, NonMutableModule};
 use dfdx::nn::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::prelude::*;
 use rand_distr::Uniform;
@@ -202,6 +202,44 @@ impl<
             None => None,
         };
         Ok((x, w, b, p))
+    }
+
+    /// The convolution followed by `bn` with its running statistics (inference), folded
+    /// into the weights and bias — `w' = w s`, `b' = (b - mean) s + beta` with
+    /// `s = gamma / sqrt(var + eps)` — then `fused` as in [`Self::try_forward_fused`]:
+    /// one pass over the output instead of three (conv, batch norm, ReLU). The folded
+    /// weights are computed with dfdx ops on every call (`O * I * K * K` elements), so
+    /// gradients through them are exact on any tape.
+    pub fn try_forward_folded<B: Dim, H: Dim, W: Dim, T: Tape<E, D>>(
+        &self,
+        x: Tensor<(B, Const<I>, H, W), E, D, T>,
+        bn: &BatchNorm2D<O, E, D>,
+        fused: Fused,
+    ) -> Result<Tensor<(B, Const<O>, usize, usize), E, D, T>, D::Err> {
+        let p = Self::params()
+            .relu(fused.relu)
+            .max_pool(fused.max_pool)
+            .input_grad(fused.input_grad);
+        let eps = <E as num_traits::NumCast>::from(bn.epsilon).unwrap_or_else(E::epsilon);
+        let inv_std = bn
+            .running_var
+            .clone()
+            .try_add(eps)?
+            .try_sqrt()?
+            .try_recip()?;
+        let s = bn.scale.retaped::<T>().try_mul(inv_std)?;
+        let w = self
+            .weight
+            .retaped::<T>()
+            .try_mul(s.retaped::<T>().try_broadcast::<Rank4<O, I, K, K>, _>()?)?;
+        let neg_mean = bn.running_mean.clone().try_negate()?;
+        let centered = match &self.bias {
+            Some(b) => b.retaped::<T>().try_add(neg_mean)?,
+            None => neg_mean.retaped::<T>(),
+        };
+        let b = centered.try_mul(s)?.try_add(bn.bias.retaped::<T>())?;
+        let x = realize::<_, (B, usize, usize, usize), E, D, T>(x)?;
+        realize(D::conv2d(x, realize(w)?, Some(realize(b)?), p)?)
     }
 
     /// [`Self::try_forward_fused`] flattened into a dense layer with weight `dense_w`

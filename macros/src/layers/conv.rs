@@ -197,7 +197,7 @@ impl Layer for Conv2D {
         let (dfdx, tn, acc, f, span) = (dfdx(), tn(), step.acc, step.field, step.span);
         let (fused, ig, out_ty) = (step.fused, step.input_grad, step.output.tensor_ty());
         let relu = fused.relu;
-        if fused.max_pool.is_none() && ig {
+        if fused.max_pool.is_none() && ig && fused.bn.is_none() {
             let call = if relu {
                 quote_spanned!(span=> #acc.#f.try_forward_relu(x)?)
             } else {
@@ -221,6 +221,12 @@ impl Layer for Conv2D {
                 input_grad: #ig,
             }
         };
+        if let Some(bn) = &fused.bn {
+            return quote_spanned! {span=>
+                let x = #acc.#f.try_forward_folded(x, &#acc.#bn, #fused_arg)?;
+                let x: #out_ty = #tn::realize(x)?;
+            };
+        }
         match &fused.dense {
             Some(dense) => {
                 let (df, drelu) = (&dense.field, dense.relu);

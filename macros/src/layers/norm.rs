@@ -8,7 +8,7 @@ use super::{Cx, Kind};
 use crate::args::Spec;
 use crate::parse::LayerAst;
 use crate::paths::{dfdx, tn};
-use crate::plan::{Field, Layer, Step, Structs};
+use crate::plan::{Field, Layer, Role, Step, Structs};
 use crate::shape::{Rank, Size};
 
 pub const KINDS: &[Kind] = &[
@@ -81,6 +81,13 @@ fn flat(cx: &mut Cx<'_>, layer: &LayerAst, norm: Norm) -> Option<Box<dyn Layer>>
 }
 
 impl Layer for Normalise {
+    fn role(&self) -> Role {
+        match self.norm {
+            Norm::Batch2D => Role::BatchNorm2D,
+            _ => Role::Other,
+        }
+    }
+
     fn field(&self, _: &Ident, span: Span, _: &mut dyn Structs) -> Field {
         let (dfdx, n) = (dfdx(), self.n.arg());
         let ty = match self.norm {
