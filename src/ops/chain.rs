@@ -10,7 +10,7 @@ use super::dense::kernels::{backward as dense_backward, forward as dense_forward
 use super::dense::{self, Sizes};
 use super::geom::{conv_geom, pool_geom, ConvGeom, PoolGeom};
 use super::scratch::{copy_of, Scratch};
-use super::tape::{add_into, put_grad, read, take_grad, untape};
+use super::tape::{add_into, put_grad, take_grad, untape};
 use super::{Conv2DParams, DenseParams};
 use crate::element::{f32s, f32s_mut, from_f32s, Element, Tensor4};
 
@@ -89,8 +89,8 @@ fn fused<B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
     let (o, i) = *dw.shape();
     let batch = x.shape().0;
     let (x, w, bias, mut tape) = untape(x, w, bias)?;
-    let (xd, wd) = (read(&x), read(&w));
-    let bd = bias.as_ref().map(read);
+    let (xd, wd) = (copy_of(&x), copy_of(&w));
+    let bd = bias.as_ref().map(copy_of);
     let s = Sizes {
         batch: g.batch,
         inputs: i.size(),

@@ -333,6 +333,7 @@ impl SendPtr {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{Kernels, Operand, Select, KC, MR, NR};
+    use crate::ops::scratch::Local;
     use std::arch::x86_64::*;
 
     /// [`tile512`] or [`avx2::tile`].
@@ -377,8 +378,9 @@ mod x86 {
     ) {
         let ap = a.data.as_ptr();
         // The B panel of one pass, packed contiguous (and zero-padded to NR columns): the
-        // row blocks that reuse it then stream it from L1 without a TLB miss per row.
-        let mut panel = vec![0f32; KC.min(k.max(1)) * NR];
+        // row blocks that reuse it then stream it from L1 without a TLB miss per row. The
+        // packing writes all of it; the buffer is the thread's, not allocated per call.
+        let mut panel = Local::<f32>::stale(KC.min(k.max(1)) * NR);
         let mut k0 = 0;
         loop {
             let kc = (k - k0).min(KC);
@@ -642,8 +644,7 @@ mod x86 {
     /// `C` (12 accumulators), each half of a 32-wide panel in turn.
     pub mod avx2 {
         use super::super::{passes, Operand, Select, NR};
-        use super::pack_strided;
-        use crate::ops::scratch::Local;
+        use super::{pack_strided, Local};
         use std::arch::x86_64::*;
 
         /// Rows of `C` per register block.

@@ -40,6 +40,7 @@ const KEPT: usize = 64;
 /// A buffer from the pool; it returns there when dropped.
 pub struct Scratch<T: Reuse> {
     v: Vec<T>,
+    len: usize,
 }
 
 impl<T: Reuse> Scratch<T> {
@@ -56,20 +57,14 @@ impl<T: Reuse> Scratch<T> {
                 .min_by_key(|&i| pool[i].capacity());
             fit.map(|i| pool.swap_remove(i))
         };
-        let mut v = reused.unwrap_or_default();
-        if v.len() >= len {
-            v.truncate(len);
-        } else {
-            v.resize(len, T::default());
-        }
-        Self { v }
+        Self::sized(reused.unwrap_or_default(), len)
     }
 
     /// `len` default values (zeros).
     #[cfg(test)]
     pub fn zeroed(len: usize) -> Self {
         let mut s = Self::stale(len);
-        s.v.fill(T::default());
+        s.fill(T::default());
         s
     }
 }
@@ -87,19 +82,6 @@ impl<T: Reuse> Drop for Scratch<T> {
     }
 }
 
-impl<T: Reuse> Deref for Scratch<T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        &self.v
-    }
-}
-
-impl<T: Reuse> DerefMut for Scratch<T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        &mut self.v
-    }
-}
-
 /// A working buffer of the calling thread (a kernel's per-task scratch: im2col matrices,
 /// their gradients): taken from a per-thread stack and pushed back when dropped. The
 /// kernels take their buffers in the same order every call, so each one gets the buffer it
@@ -107,23 +89,19 @@ impl<T: Reuse> DerefMut for Scratch<T> {
 /// op's) requests of other sizes reach it.
 pub struct Local<T: Reuse> {
     v: Vec<T>,
+    len: usize,
 }
 
 impl<T: Reuse> Local<T> {
     /// `len` elements with unspecified (initialised) values: the caller overwrites them.
     pub fn stale(len: usize) -> Self {
         if len == 0 {
-            return Self { v: Vec::new() };
+            return Self::sized(Vec::new(), 0);
         }
-        let mut v = T::local()
+        let v = T::local()
             .with_borrow_mut(|stack| stack.pop())
             .unwrap_or_default();
-        if v.len() >= len {
-            v.truncate(len);
-        } else {
-            v.resize(len, T::default());
-        }
-        Self { v }
+        Self::sized(v, len)
     }
 }
 
@@ -137,18 +115,36 @@ impl<T: Reuse> Drop for Local<T> {
     }
 }
 
-impl<T: Reuse> Deref for Local<T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        &self.v
-    }
-}
+/// Both buffers: built from a reused `Vec` that keeps all its initialised elements (so a
+/// buffer used for a short request and then for a long one again is not zero-filled
+/// again), and read and written as a slice of the requested length.
+macro_rules! slice_deref {
+    ($($ty:ident),*) => {$(
+        impl<T: Reuse> $ty<T> {
+            /// `v` grown with default values to at least `len` elements; `len` of them seen.
+            fn sized(mut v: Vec<T>, len: usize) -> Self {
+                if v.len() < len {
+                    v.resize(len, T::default());
+                }
+                Self { v, len }
+            }
+        }
 
-impl<T: Reuse> DerefMut for Local<T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        &mut self.v
-    }
+        impl<T: Reuse> Deref for $ty<T> {
+            type Target = [T];
+            fn deref(&self) -> &[T] {
+                &self.v[..self.len]
+            }
+        }
+
+        impl<T: Reuse> DerefMut for $ty<T> {
+            fn deref_mut(&mut self) -> &mut [T] {
+                &mut self.v[..self.len]
+            }
+        }
+    )*};
 }
+slice_deref!(Scratch, Local);
 
 /// A contiguous tensor's elements, in a reused buffer.
 pub fn copy_of<S: Shape, E: Dtype + Reuse>(t: &Tensor<S, E, Cpu>) -> Scratch<E> {

@@ -3,7 +3,6 @@
 
 use dfdx::prelude::*;
 
-use super::scratch::{copy_of, Scratch};
 use crate::element::{Element, Tensor4};
 
 /// A convolution's operands, contiguous and without their tapes, and the merged tape.
@@ -33,11 +32,6 @@ pub(crate) fn untape<B: Dim, E: Element, T: Tape<E, Cpu>>(
         None => None,
     };
     Ok((x, w, bias, tape))
-}
-
-/// A contiguous tensor's elements, in a reused buffer (not zero-filled first).
-pub(crate) fn read<S: Shape, E: Element>(t: &Tensor<S, E, Cpu>) -> Scratch<E> {
-    copy_of(t)
 }
 
 /// Moves the gradient of `t` out of `grads` (no copy); give it back with [`put_grad`].

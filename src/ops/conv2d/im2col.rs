@@ -103,14 +103,15 @@ pub(super) fn fits(len: usize, (rows, cols): (usize, usize), (rs, cs): (usize, u
     last.is_some_and(|i| i < len)
 }
 
-/// Floats of one chunk's im2col matrix: the convolutions with many taps work through an
-/// image a few output rows at a time, so that the matrix (and its gradient) stay in L2
-/// between being written and multiplied instead of streaming through memory.
-pub(crate) const CHUNK_FLOATS: usize = 1 << 19;
+/// Floats of one chunk's im2col matrix (2 MiB): the convolutions with many taps work
+/// through a large image a few output rows at a time, so that the matrix (and its
+/// gradient) stay bounded per thread (a 64-channel 3x3 conv on 224 x 224 images would need
+/// 115 MB); MNIST and CIFAR sizes are one chunk.
+const CHUNK_FLOATS: usize = 1 << 19;
 
 /// Output rows per chunk of an image (all of them for the thin products, whose loops take
 /// whole planes).
-pub(crate) fn chunk_rows(g: &ConvGeom, budget: usize) -> usize {
+fn chunk_rows(g: &ConvGeom, budget: usize) -> usize {
     if g.taps() <= SMALL_K {
         return g.h_out.max(1);
     }
@@ -217,21 +218,18 @@ fn first_ref<E, const L: usize>(s: &[E]) -> &[E; L] {
     s.first_chunk::<L>().expect("at least L elements")
 }
 
-/// The output columns `lo..hi` of tap column `kj` read the input columns `s0`, `s0 + sw`,
-/// ... of a row (with stride 1, one contiguous run); the others are padding.
+/// With stride 1, the output columns `lo..hi` of tap column `kj` read the input columns
+/// `s0..s0 + (hi - lo)` of a row (one contiguous run); the others are padding.
 fn run(g: &ConvGeom, kj: usize) -> (usize, usize, usize) {
-    let (w, w_out, sw) = (g.w as isize, g.w_out as isize, g.sw as isize);
     let off = (kj * g.dw) as isize - g.pw as isize;
-    // The first oj with oj * sw + off >= 0, and the first with oj * sw + off >= w.
-    let lo = (if off >= 0 { 0 } else { (-off + sw - 1) / sw }).min(w_out);
-    let hi = (if w - off <= 0 {
-        0
+    let lo = (-off).clamp(0, g.w_out as isize) as usize;
+    let hi = (g.w as isize - off).clamp(lo as isize, g.w_out as isize) as usize;
+    let s0 = if hi > lo {
+        (lo as isize + off) as usize
     } else {
-        (w - off + sw - 1) / sw
-    })
-    .clamp(lo, w_out);
-    let s0 = if hi > lo { (lo * sw + off) as usize } else { 0 };
-    (lo as usize, hi as usize, s0)
+        0
+    };
+    (lo, hi, s0)
 }
 
 /// Adds `cols` `(C*KH*KW, n)` (the output rows `r0..r0 + rows`) back onto the taps of one
@@ -287,7 +285,7 @@ pub(crate) fn forward<E: Element>(
 
 /// [`forward`] with chunks of at most `budget` floats (tests use tiny ones).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn forward_in<E: Element>(
+pub(super) fn forward_in<E: Element>(
     g: &ConvGeom,
     pool: Option<&PoolGeom>,
     (x, w, bias): (&[E], &[E], Option<&[E]>),
@@ -404,7 +402,7 @@ pub(crate) fn backward<E: Element>(
 }
 
 /// [`backward`] with chunks of at most `budget` floats.
-pub(crate) fn backward_in<E: Element>(
+pub(super) fn backward_in<E: Element>(
     g: &ConvGeom,
     s: &Saved<'_, E>,
     gy: &[E],

@@ -7,7 +7,8 @@ use rayon::prelude::*;
 
 use super::TransposeGeom;
 use crate::element::{Element, Tensor4};
-use crate::ops::tape::{add_into, put_grad, read, take_grad, untape};
+use crate::ops::scratch::copy_of;
+use crate::ops::tape::{add_into, put_grad, take_grad, untape};
 
 impl TransposeGeom {
     /// For input row (or column) `i` and tap `t`: the output row, if inside.
@@ -57,8 +58,8 @@ pub fn cpu_conv2d_transpose<B: Dim, E: Element, T: Tape<E, Cpu> + Merge<T>>(
     }
     let (b, _, _, _) = *x.shape();
     let (x, w, bias, mut tape) = untape(x, w, bias)?;
-    let (xd, wd) = (read(&x), read(&w));
-    let bd = bias.as_ref().map(read);
+    let (xd, wd) = (copy_of(&x), copy_of(&w));
+    let bd = bias.as_ref().map(copy_of);
     let (n_in, n_out, plane) = (
         g.c_in * g.h * g.w,
         g.c_out * g.h_out * g.w_out,
