@@ -367,20 +367,18 @@ pub(super) fn forward_in<E: Element>(
                         {
                             max_pool_plane(pg, yp, op, ap);
                             if relu {
+                                // Unconditional stores, so the loop vectorises.
                                 for (v, a) in op.iter_mut().zip(ap.iter_mut()) {
-                                    if *v <= E::zero() {
-                                        *v = E::zero();
-                                        *a = NONE;
-                                    }
+                                    let dead = *v <= E::zero();
+                                    *v = if dead { E::zero() } else { *v };
+                                    *a = if dead { NONE } else { *a };
                                 }
                             }
                         }
                     }
                     (None, _) if relu => {
                         for v in y.iter_mut() {
-                            if *v < E::zero() {
-                                *v = E::zero();
-                            }
+                            *v = if *v < E::zero() { E::zero() } else { *v };
                         }
                     }
                     _ => {}

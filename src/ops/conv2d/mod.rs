@@ -172,9 +172,7 @@ fn run<B: Dim, E: Element, T: Tape<E, Cpu>>(
                     .zip(mask.par_chunks(CHUNK))
                     .for_each(|(g, m)| {
                         for (g, &m) in g.iter_mut().zip(m) {
-                            if !m {
-                                *g = E::zero();
-                            }
+                            *g = if m { *g } else { E::zero() };
                         }
                     });
             }
