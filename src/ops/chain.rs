@@ -101,6 +101,7 @@ fn fused<B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
     let mut h = Scratch::<E>::stale(s.batch * s.inputs);
     let mut arg = Scratch::<u8>::stale(if T::OWNS_TAPE { h.len() } else { 0 });
     direct::forward(
+        direct::best(),
         &g,
         &pg,
         f32s(&xd),
@@ -131,7 +132,8 @@ fn fused<B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
                 };
                 im2col::backward(&g, &saved, &gh, Some(grads.get_or_alloc_mut(&x)?))
             } else {
-                let (gw, gb) = direct::backward(&g, &pg, f32s(&xd), &arg, f32s(&gh));
+                let (gw, gb) =
+                    direct::backward(direct::best(), &g, &pg, f32s(&xd), &arg, f32s(&gh));
                 (from_f32s(gw), from_f32s(gb))
             };
             add_into(grads.get_or_alloc_mut(&w)?, &gw);

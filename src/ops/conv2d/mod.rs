@@ -1,8 +1,8 @@
 //! 2-d convolution (with fused bias, ReLU and max pooling) as a differentiable dfdx op.
 //!
-//! [`cpu`] chooses the kernels, here and nowhere else: the direct AVX-512 kernels
-//! ([`direct`]) for f32 convolutions they handle, else im2col ([`im2col`]: gemm, or
-//! [`small`]'s loops for kernels with few taps). [`generic`] builds the op from dfdx ops
+//! [`cpu`] chooses the kernels, here and nowhere else: the direct kernels ([`direct`]:
+//! AVX-512, or AVX2 + FMA for few taps) for f32 convolutions they handle, else im2col
+//! ([`im2col`]: gemm, or [`small`]'s loops for kernels with few taps). [`generic`] builds the op from dfdx ops
 //! (the CUDA path, and the reference). On `Cpu`, work is split across cores by image;
 //! weight gradients are summed over fixed chunks of images in a fixed order, so results
 //! do not depend on the scheduling.
@@ -36,7 +36,8 @@ const CHUNK: usize = 1 << 16;
 /// pass routes the gradient through the recorded argmax.
 ///
 /// f32 convolutions that are square with stride 1 and no dilation, followed by nothing or
-/// by `MaxPool2D(2)`, run the direct AVX-512 kernels where the CPU has them.
+/// by `MaxPool2D(2)`, run the direct kernels where the CPU has AVX-512 (or, for few taps
+/// per output, AVX2 + FMA).
 pub fn cpu<B: Dim, E: Element, T: Tape<E, Cpu>>(
     x: Tensor4<B, E, Cpu, T>,
     w: Tensor4<usize, E, Cpu, T>,
@@ -109,6 +110,7 @@ fn run<B: Dim, E: Element, T: Tape<E, Cpu>>(
         (Path::DirectPooled, Some(pg)) => {
             let mut arg = Scratch::<u8>::stale(if keep_arg { out.len() } else { 0 });
             direct::forward(
+                direct::best(),
                 &g,
                 pg,
                 f32s(&xd),
@@ -123,6 +125,7 @@ fn run<B: Dim, E: Element, T: Tape<E, Cpu>>(
         (Path::DirectPlain, _) => {
             let mut pos = Scratch::<u8>::stale(if T::OWNS_TAPE && p.relu { n_out } else { 0 });
             out = from_f32s(direct::forward_plain(
+                direct::best(),
                 &g,
                 f32s(&xd),
                 f32s(&wd),
@@ -185,7 +188,8 @@ fn run<B: Dim, E: Element, T: Tape<E, Cpu>>(
             let (gw, gb) = match (&arg, pool.as_ref()) {
                 // The first layer's fast case: no input gradient, direct kernels.
                 (Argmax::Phase(a), Some(pg)) if !p.input_grad => {
-                    let (gw, gb) = direct::backward(&g, pg, f32s(&xd), a, f32s(&gy));
+                    let (gw, gb) =
+                        direct::backward(direct::best(), &g, pg, f32s(&xd), a, f32s(&gy));
                     (from_f32s(gw), from_f32s(gb))
                 }
                 // Unpooled direct path: `gy` is masked by the kernels.
@@ -194,8 +198,15 @@ fn run<B: Dim, E: Element, T: Tape<E, Cpu>>(
                         true => Some(f32s_mut(grads.get_or_alloc_mut(&x)?)),
                         false => None,
                     };
-                    let (gw, gb) =
-                        direct::backward_plain(&g, f32s(&xd), f32s(&wd), pos, f32s(&gy), gx);
+                    let (gw, gb) = direct::backward_plain(
+                        direct::best(),
+                        &g,
+                        f32s(&xd),
+                        f32s(&wd),
+                        pos,
+                        f32s(&gy),
+                        gx,
+                    );
                     (from_f32s(gw), from_f32s(gb))
                 }
                 _ if p.input_grad => {

@@ -1,22 +1,101 @@
-//! The AVX-512 kernels of the direct convolution, one image per call.
+//! The kernels of the direct convolution, one image per call, written once over 16-lane
+//! vectors ([`Lanes`]) and compiled for AVX-512 and for AVX2 + FMA.
 //!
 //! The entry points (`forward_image`, `backward_image`, `plain_image`, `mask_grads`,
-//! `plain_weight_grads`) are safe `#[target_feature]` functions: callers only need the CPU
-//! features; each entry point checks its layout and the lengths of its slices, which bound
-//! every pointer the blocks below it read or write. The blocks take raw pointers (a block
-//! addresses several planes at once) and are `unsafe fn`s whose contracts those checks meet.
+//! `plain_weight_grads`, in [`avx512`] and [`avx2`]) are safe `#[target_feature]` functions:
+//! callers only need the CPU features; each entry point checks its layout and the lengths
+//! of its slices, which bound every pointer the blocks below it read or write. The blocks
+//! take raw pointers (a block addresses several planes at once) and are `unsafe fn`s whose
+//! contracts those checks meet; they are inlined into the entry points, so they run with
+//! the entry point's instruction set.
 
 #![cfg(target_arch = "x86_64")]
 
-use std::arch::x86_64::*;
-
 use super::layout::{Layout, Plain};
+use super::simd::{tail, Avx2, Avx512, Lanes};
 use super::{Out, L, NONE};
 
-/// Output channels per register block: 4 phases x 6 channels, or 2 rows x 12 channels
-/// = 24 accumulators.
-const OB: usize = 6;
-const OB_PLAIN: usize = 12;
+/// Each instruction set's entry points and register blocks: output channels per block of
+/// the pooled forward (4 phases each), pooled backward, unpooled forward (2 rows each)
+/// and unpooled weight gradient (2 taps each). AVX-512 has 32 registers of 16 lanes,
+/// AVX2 16 of 8: its blocks are a quarter of the size.
+macro_rules! entry_points {
+    ($isa:ident, $v:ty, $features:literal, $ob:literal, $obg:literal, $obp:literal, $obpg:literal) => {
+        pub(super) mod $isa {
+            use super::*;
+
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            pub(in super::super) fn forward_image(
+                l: &Layout,
+                offs: &[usize],
+                xp: &[f32],
+                w: &[f32],
+                bias: Option<&[f32]>,
+                relu: bool,
+                out: &mut [f32],
+                arg: Option<&mut [u8]>,
+            ) {
+                // SAFETY: this function has the vectors' target features.
+                unsafe { super::forward_image::<$v, $ob>(l, offs, xp, w, bias, relu, out, arg) }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(in super::super) fn backward_image(
+                l: &Layout,
+                offs: &[usize],
+                xp: &[f32],
+                gy: &[f32],
+                arg: &[u8],
+                gw: &mut [f32],
+                gb: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { super::backward_image::<$v, $obg>(l, offs, xp, gy, arg, gw, gb) }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(in super::super) fn plain_image(
+                l: &Plain,
+                offs: &[usize],
+                xp: &[f32],
+                w: &[f32],
+                bias: Option<&[f32]>,
+                out: Out<'_>,
+            ) {
+                // SAFETY: as above.
+                unsafe { super::plain_image::<$v, $obp>(l, offs, xp, w, bias, out) }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(in super::super) fn mask_grads(
+                c_out: usize,
+                gy: &[f32],
+                pos: &[u8],
+                gm: &mut [f32],
+                gb: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { super::mask_grads::<$v>(c_out, gy, pos, gm, gb) }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(in super::super) fn plain_weight_grads(
+                l: &Plain,
+                offs: &[usize],
+                xp: &[f32],
+                gy: &[f32],
+                gw: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { super::plain_weight_grads::<$v, $obpg>(l, offs, xp, gy, gw) }
+            }
+        }
+    };
+}
+
+entry_points!(avx512, Avx512, "avx512f,avx512bw,avx512vl", 6, 6, 12, 12);
+entry_points!(avx2, Avx2, "avx2,fma", 1, 1, 2, 1);
 
 /// Whether `len` holds the product of `dims` (which does not overflow).
 fn holds(len: usize, dims: &[usize]) -> bool {
@@ -28,15 +107,15 @@ fn holds(len: usize, dims: &[usize]) -> bool {
 /// `P` input vectors of one tap, at `off[0..P]` from `xb`.
 ///
 /// # Safety
-/// The CPU has AVX-512F; `off[0..P]` is readable, and so are the 16 floats from
-/// `xb + off[p]` for each `p`.
+/// The CPU has `V`'s instruction set; `off[0..P]` is readable, and so are the 16 floats
+/// from `xb + off[p]` for each `p`.
 #[inline(always)]
-unsafe fn inputs<const P: usize>(xb: *const f32, off: *const usize) -> [__m512; P] {
-    // SAFETY: the caller guarantees AVX-512F and the reads.
+unsafe fn inputs<V: Lanes, const P: usize>(xb: *const f32, off: *const usize) -> [V; P] {
+    // SAFETY: the caller guarantees the instruction set and the reads.
     unsafe {
-        let mut x = [_mm512_setzero_ps(); P];
+        let mut x = [V::zero(); P];
         for (p, v) in x.iter_mut().enumerate() {
-            *v = _mm512_loadu_ps(xb.add(*off.add(p)));
+            *v = V::load(xb.add(*off.add(p)));
         }
         x
     }
@@ -48,23 +127,23 @@ unsafe fn inputs<const P: usize>(xb: *const f32, off: *const usize) -> [__m512; 
 /// more independent chains when `N` is small).
 ///
 /// # Safety
-/// The CPU has AVX-512F; `wp[q * ckk + t]` (and `bias[q]`, when given) is readable for
-/// `q < N`, `t < ckk`, and `offs` and `xb` are as [`inputs`] needs for each tap's `P`
-/// offsets `offs[P * t..]`.
+/// The CPU has `V`'s instruction set; `wp[q * ckk + t]` (and `bias[q]`, when given) is
+/// readable for `q < N`, `t < ckk`, and `offs` and `xb` are as [`inputs`] needs for each
+/// tap's `P` offsets `offs[P * t..]`.
 #[inline(always)]
-unsafe fn conv_taps<const N: usize, const P: usize, const S: usize>(
+unsafe fn conv_taps<V: Lanes, const N: usize, const P: usize, const S: usize>(
     xb: *const f32,
     offs: *const usize,
     wp: *const f32,
     ckk: usize,
     bias: Option<*const f32>,
-) -> [[__m512; P]; N] {
-    // SAFETY: the caller guarantees AVX-512F and every read.
+) -> [[V; P]; N] {
+    // SAFETY: the caller guarantees the instruction set and every read.
     unsafe {
-        let mut acc = [[[_mm512_setzero_ps(); P]; N]; S];
+        let mut acc = [[[V::zero(); P]; N]; S];
         if let Some(bias) = bias {
             for (q, a) in acc[0].iter_mut().enumerate() {
-                *a = [_mm512_set1_ps(*bias.add(q)); P];
+                *a = [V::splat(*bias.add(q)); P];
             }
         }
         // Unrolled by `S` so that the partial sums stay in registers.
@@ -82,7 +161,7 @@ unsafe fn conv_taps<const N: usize, const P: usize, const S: usize>(
         for part in &acc[1..] {
             for (a, b) in sum.iter_mut().zip(part) {
                 for p in 0..P {
-                    a[p] = _mm512_add_ps(a[p], b[p]);
+                    a[p] = V::add(a[p], b[p]);
                 }
             }
         }
@@ -95,21 +174,21 @@ unsafe fn conv_taps<const N: usize, const P: usize, const S: usize>(
 /// # Safety
 /// As for [`conv_taps`], for tap `t`.
 #[inline(always)]
-unsafe fn conv_tap<const N: usize, const P: usize>(
+unsafe fn conv_tap<V: Lanes, const N: usize, const P: usize>(
     xb: *const f32,
     offs: *const usize,
     wp: *const f32,
     ckk: usize,
     t: usize,
-    acc: &mut [[__m512; P]; N],
+    acc: &mut [[V; P]; N],
 ) {
-    // SAFETY: the caller guarantees AVX-512F and every read.
+    // SAFETY: the caller guarantees the instruction set and every read.
     unsafe {
-        let x = inputs::<P>(xb, offs.add(P * t));
+        let x = inputs::<V, P>(xb, offs.add(P * t));
         for (q, a) in acc.iter_mut().enumerate() {
-            let wv = _mm512_set1_ps(*wp.add(q * ckk + t));
+            let wv = V::splat(*wp.add(q * ckk + t));
             for p in 0..P {
-                a[p] = _mm512_fmadd_ps(wv, x[p], a[p]);
+                a[p] = V::fmadd(wv, x[p], a[p]);
             }
         }
     }
@@ -118,27 +197,27 @@ unsafe fn conv_tap<const N: usize, const P: usize>(
 /// Adds `g[q][p] * input` of each tap into 16-lane partials `gw` `(N, ckk, 16)`.
 ///
 /// # Safety
-/// The CPU has AVX-512F; `gw[..N * ckk * 16]` is writable, and `offs` and `xb` are as
-/// [`inputs`] needs for each tap's `P` offsets `offs[P * t..]`, `t < ckk`.
+/// The CPU has `V`'s instruction set; `gw[..N * ckk * 16]` is writable, and `offs` and
+/// `xb` are as [`inputs`] needs for each tap's `P` offsets `offs[P * t..]`, `t < ckk`.
 #[inline(always)]
-unsafe fn add_weight_grads<const N: usize, const P: usize>(
+unsafe fn add_weight_grads<V: Lanes, const N: usize, const P: usize>(
     xb: *const f32,
     offs: *const usize,
     ckk: usize,
-    g: &[[__m512; P]; N],
+    g: &[[V; P]; N],
     gw: *mut f32,
 ) {
-    // SAFETY: the caller guarantees AVX-512F, the reads and the writes.
+    // SAFETY: the caller guarantees the instruction set, the reads and the writes.
     unsafe {
         for t in 0..ckk {
-            let x = inputs::<P>(xb, offs.add(P * t));
+            let x = inputs::<V, P>(xb, offs.add(P * t));
             for (q, gq) in g.iter().enumerate() {
                 let p = gw.add((q * ckk + t) * L);
-                let mut acc = _mm512_loadu_ps(p);
+                let mut acc = V::load(p);
                 for ph in 0..P {
-                    acc = _mm512_fmadd_ps(gq[ph], x[ph], acc);
+                    acc = V::fmadd(gq[ph], x[ph], acc);
                 }
-                _mm512_storeu_ps(p, acc);
+                V::store(p, acc);
             }
         }
     }
@@ -147,34 +226,25 @@ unsafe fn add_weight_grads<const N: usize, const P: usize>(
 /// Adds `v` into the 16 partial sums at `p`.
 ///
 /// # Safety
-/// The CPU has AVX-512F; the 16 floats from `p` are readable and writable.
+/// The CPU has `V`'s instruction set; the 16 floats from `p` are readable and writable.
 #[inline(always)]
-unsafe fn add_lanes(p: *mut f32, v: __m512) {
-    // SAFETY: the caller guarantees AVX-512F and the access.
-    unsafe { _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), v)) }
+unsafe fn add_lanes<V: Lanes>(p: *mut f32, v: V) {
+    // SAFETY: the caller guarantees the instruction set and the access.
+    unsafe { V::store(p, V::add(V::load(p), v)) }
 }
 
-/// The first `n` lanes (all when `n >= 16`).
-#[inline(always)]
-fn tail(n: usize) -> __mmask16 {
-    if n >= L {
-        0xffff
-    } else {
-        (1u16 << n) - 1
-    }
-}
-
-/// Calls `$f::<N>` for each block of output channels: full blocks of `OB`, then the
-/// rest (`$n` lists 1 .. OB - 1). Every `o..o + N` it passes is within `0..$c_out`.
+/// Calls `$f::<V, N>` for each block of output channels: full blocks of `$ob`, then the
+/// rest (`$n` lists 1 .. the largest `$ob` - 1). Every `o..o + N` it passes is within
+/// `0..$c_out`.
 macro_rules! channel_blocks {
     ($c_out:expr, $ob:ident: $($n:literal)*, |$o:ident| $f:ident $args:tt) => {{
         let mut $o = 0;
         while $o + $ob <= $c_out {
-            $f::<$ob> $args;
+            $f::<V, $ob> $args;
             $o += $ob;
         }
         match $c_out - $o {
-            $($n => $f::<$n> $args,)*
+            $($n if $n < $ob => $f::<V, $n> $args,)*
             _ => {}
         }
     }};
@@ -182,13 +252,16 @@ macro_rules! channel_blocks {
 
 /// One image: `out` and `arg` (when given) `(O, Hq, Wq)` get the pooled outputs and the
 /// phase of each maximum, from `xp` filled by [`Layout::fill`], `w` `(O, CKK)` and `bias`
-/// `(O,)`.
+/// `(O,)`; blocks of `OB` channels.
+///
+/// # Safety
+/// The CPU has `V`'s instruction set.
 ///
 /// # Panics
 /// When `l` is not [`Layout::valid`], or a slice is shorter than that.
 #[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub(super) fn forward_image(
+#[inline(always)]
+unsafe fn forward_image<V: Lanes, const OB: usize>(
     l: &Layout,
     offs: &[usize],
     xp: &[f32],
@@ -223,7 +296,8 @@ pub(super) fn forward_image(
             let blk = Block { l, offs, xb, mask };
             // SAFETY: the block reads the inputs below `reads_end` and the weights and bias
             // of channels `o..o + N` < `c_out`; it writes the lanes of `mask`, inside the
-            // pooled row, of those channels' planes of `out` and `arg`.
+            // pooled row, of those channels' planes of `out` and `arg`; the instruction set
+            // is the caller's.
             unsafe {
                 channel_blocks!(l.c_out, OB: 1 2 3 4 5, |o| forward_block(&blk, w, bias, relu, o, ob, ab));
             }
@@ -238,29 +312,29 @@ struct Block<'a> {
     /// The block's base in the polyphase copy: `xp + pi * bs + j0`.
     xb: *const f32,
     /// The lanes inside the pooled row.
-    mask: __mmask16,
+    mask: u16,
 }
 
 /// `gt(v, best)`: `v > best`, or `v` is NaN and `best` is not (a NaN wins).
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn gt(v: __m512, best: __m512) -> __mmask16 {
-    _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
-        | (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v)
-            & !_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(best, best))
+///
+/// # Safety
+/// The CPU has `V`'s instruction set.
+#[inline(always)]
+unsafe fn gt<V: Lanes>(v: V, best: V) -> u16 {
+    // SAFETY: the caller's.
+    unsafe { V::gt(v, best) | (V::is_nan(v) & !V::is_nan(best)) }
 }
 
 /// Output channels `o..o + N` of one block. `ob` and `ab` point at the block in channel
 /// 0's output and argmax planes.
 ///
 /// # Safety
-/// `b.xb` and `b.offs` are as [`inputs`] needs for every tap; `w` and `bias` hold channels
-/// `o..o + N`; the lanes of `b.mask` from `ob` and `ab` (when given), plus
-/// `(o + q) * hq * wq` for `q < N`, are writable.
+/// The CPU has `V`'s instruction set; `b.xb` and `b.offs` are as [`inputs`] needs for
+/// every tap; `w` and `bias` hold channels `o..o + N`; the lanes of `b.mask` from `ob` and
+/// `ab` (when given), plus `(o + q) * hq * wq` for `q < N`, are writable.
 #[allow(clippy::too_many_arguments)]
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn forward_block<const N: usize>(
+#[inline(always)]
+unsafe fn forward_block<V: Lanes, const N: usize>(
     b: &Block<'_>,
     w: &[f32],
     bias: Option<&[f32]>,
@@ -270,32 +344,30 @@ unsafe fn forward_block<const N: usize>(
     ab: Option<*mut u8>,
 ) {
     let l = b.l;
-    // SAFETY: channels `o..o + N` are inside `w` and `bias`; the reads are the caller's.
-    let acc = unsafe {
-        let (wp, bias) = (w.as_ptr().add(o * l.ckk), bias.map(|v| v.as_ptr().add(o)));
-        conv_taps::<N, 4, 1>(b.xb, b.offs.as_ptr(), wp, l.ckk, bias)
-    };
     let plane = l.hq * l.wq;
-    for (q, a) in acc.iter().enumerate() {
-        // The first maximum in the order (0,0), (0,1), (1,0), (1,1); a NaN wins.
-        let mut best = a[0];
-        let mut idx = _mm512_setzero_si512();
-        for (ph, &v) in a.iter().enumerate().skip(1) {
-            let m = gt(v, best);
-            best = _mm512_mask_blend_ps(m, best, v);
-            idx = _mm512_mask_blend_epi32(m, idx, _mm512_set1_epi32(ph as i32));
-        }
-        if relu {
-            let zero = _mm512_setzero_ps();
-            let off = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(best, zero);
-            best = _mm512_mask_blend_ps(off, best, zero);
-            idx = _mm512_mask_blend_epi32(off, idx, _mm512_set1_epi32(NONE as i32));
-        }
-        // SAFETY: the caller guarantees these lanes of channel `o + q` writable.
-        unsafe {
-            _mm512_mask_storeu_ps(ob.add((o + q) * plane), b.mask, best);
+    // SAFETY: channels `o..o + N` are inside `w` and `bias`; the reads, the writes and
+    // the instruction set are the caller's.
+    unsafe {
+        let (wp, bias) = (w.as_ptr().add(o * l.ckk), bias.map(|v| v.as_ptr().add(o)));
+        let acc = conv_taps::<V, N, 4, 1>(b.xb, b.offs.as_ptr(), wp, l.ckk, bias);
+        for (q, a) in acc.iter().enumerate() {
+            // The first maximum in the order (0,0), (0,1), (1,0), (1,1); a NaN wins.
+            let mut best = a[0];
+            let mut idx = V::zero();
+            for (ph, &v) in a.iter().enumerate().skip(1) {
+                let m = gt(v, best);
+                best = V::blend(m, best, v);
+                idx = V::blend(m, idx, V::splat(ph as f32));
+            }
+            if relu {
+                let zero = V::zero();
+                let off = V::le(best, zero);
+                best = V::blend(off, best, zero);
+                idx = V::blend(off, idx, V::splat(NONE as f32));
+            }
+            V::store_masked(ob.add((o + q) * plane), b.mask, best);
             if let Some(ab) = ab {
-                _mm512_mask_cvtepi32_storeu_epi8(ab.add((o + q) * plane).cast(), b.mask, idx);
+                V::store_bytes(ab.add((o + q) * plane), b.mask, idx);
             }
         }
     }
@@ -303,12 +375,15 @@ unsafe fn forward_block<const N: usize>(
 
 /// One image's weight and bias gradients, added into 16-lane partial sums `gw`
 /// `(O, CKK, 16)` and `gb` `(O, 16)`, from `xp` as for [`forward_image`] and `gy` and
-/// `arg` `(O, Hq, Wq)`.
+/// `arg` `(O, Hq, Wq)`; blocks of `OB` channels.
+///
+/// # Safety
+/// The CPU has `V`'s instruction set.
 ///
 /// # Panics
 /// When `l` is not [`Layout::valid`], or a slice is shorter than that.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub(super) fn backward_image(
+#[inline(always)]
+unsafe fn backward_image<V: Lanes, const OB: usize>(
     l: &Layout,
     offs: &[usize],
     xp: &[f32],
@@ -344,7 +419,8 @@ pub(super) fn backward_image(
             let (gw, gb) = (gw.as_mut_ptr(), gb.as_mut_ptr());
             // SAFETY: the block reads the inputs below `reads_end` and the lanes of `mask`,
             // inside the pooled row, of channels `o..o + N` < `c_out` of `gy` and `arg`; it
-            // updates those channels' partial sums, inside `gw` and `gb`.
+            // updates those channels' partial sums, inside `gw` and `gb`; the instruction
+            // set is the caller's.
             unsafe {
                 channel_blocks!(l.c_out, OB: 1 2 3 4 5, |o| backward_block(&blk, gyb, ab, o, gw, gb));
             }
@@ -356,12 +432,12 @@ pub(super) fn backward_image(
 /// 0's gradient and argmax planes.
 ///
 /// # Safety
-/// `b.xb` and `b.offs` are as [`inputs`] needs for every tap; the lanes of `b.mask` from
-/// `gyb` and `ab` plus `(o + q) * hq * wq` are readable, and `gw[(o..o + N) * ckk * 16]`
-/// and `gb[(o..o + N) * 16]` writable, for `q < N`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn backward_block<const N: usize>(
+/// The CPU has `V`'s instruction set; `b.xb` and `b.offs` are as [`inputs`] needs for
+/// every tap; the lanes of `b.mask` from `gyb` and `ab` plus `(o + q) * hq * wq` are
+/// readable, and `gw[(o..o + N) * ckk * 16]` and `gb[(o..o + N) * 16]` writable, for
+/// `q < N`.
+#[inline(always)]
+unsafe fn backward_block<V: Lanes, const N: usize>(
     b: &Block<'_>,
     gyb: *const f32,
     ab: *const u8,
@@ -371,26 +447,22 @@ unsafe fn backward_block<const N: usize>(
 ) {
     let l = b.l;
     let plane = l.hq * l.wq;
-    // The gradient of each phase's conv output: gy where that phase won, else 0.
-    let mut g = [[_mm512_setzero_ps(); 4]; N];
-    for (q, gq) in g.iter_mut().enumerate() {
-        // SAFETY: the caller guarantees these lanes of channel `o + q` readable.
-        let (v, a) = unsafe {
-            (
-                _mm512_maskz_loadu_ps(b.mask, gyb.add((o + q) * plane)),
-                _mm_maskz_loadu_epi8(b.mask, ab.add((o + q) * plane).cast()),
-            )
-        };
-        for (ph, gp) in gq.iter_mut().enumerate() {
-            let m = _mm_mask_cmpeq_epi8_mask(b.mask, a, _mm_set1_epi8(ph as i8));
-            *gp = _mm512_maskz_mov_ps(m, v);
+    // SAFETY: the reads, the writes and the instruction set are the caller's.
+    unsafe {
+        // The gradient of each phase's conv output: gy where that phase won, else 0.
+        let zero = V::zero();
+        let mut g = [[zero; 4]; N];
+        for (q, gq) in g.iter_mut().enumerate() {
+            let v = V::load_masked(b.mask, gyb.add((o + q) * plane));
+            let a = V::load_bytes(b.mask, ab.add((o + q) * plane));
+            for (ph, gp) in gq.iter_mut().enumerate() {
+                *gp = V::blend(b.mask & V::eq(a, V::splat(ph as f32)), zero, v);
+            }
+            let live = b.mask & !V::eq(a, V::splat(NONE as f32));
+            add_lanes(gb.add((o + q) * L), V::blend(live, zero, v));
         }
-        let live = _mm_mask_cmpneq_epi8_mask(b.mask, a, _mm_set1_epi8(NONE as i8));
-        // SAFETY: channel `o + q`'s 16 bias partials are the caller's.
-        unsafe { add_lanes(gb.add((o + q) * L), _mm512_maskz_mov_ps(live, v)) };
+        add_weight_grads::<V, N, 4>(b.xb, b.offs.as_ptr(), l.ckk, &g, gw.add(o * l.ckk * L));
     }
-    // SAFETY: the inputs and channels `o..o + N`'s weight partials are the caller's.
-    unsafe { add_weight_grads::<N, 4>(b.xb, b.offs.as_ptr(), l.ckk, &g, gw.add(o * l.ckk * L)) };
 }
 
 /// Where one block of two output rows by 16 columns reads and writes.
@@ -401,7 +473,7 @@ struct PlainBlock<'a> {
     /// The block's offset in channel 0's output plane.
     at: usize,
     /// The lanes inside the output, per row of the pair (none for a row past the end).
-    masks: [__mmask16; 2],
+    masks: [u16; 2],
 }
 
 impl PlainBlock<'_> {
@@ -413,34 +485,40 @@ impl PlainBlock<'_> {
     }
 }
 
-/// Calls `f` for each block of the output grid of `l`, whose read bounds were checked:
-/// every block's `xb` is at most the last block's base, below `l.reads_end(offs)`.
+/// The block of the output grid of `l` at output row `i` (even), 16-lane block `jb`. With
+/// read bounds checked, every block's `xb` is at most the last block's base, below
+/// `l.reads_end(offs)`.
 #[inline(always)]
-fn plain_blocks(l: &Plain, offs: &[usize], xp: &[f32], mut f: impl FnMut(&PlainBlock<'_>)) {
-    for i in (0..l.ho).step_by(2) {
-        for jb in 0..l.nb {
-            // `valid`: the block starts inside the output row.
-            let j0 = jb * L;
-            let m = tail(l.wo - j0);
-            f(&PlainBlock {
-                l,
-                offs,
-                xb: xp.as_ptr().wrapping_add(l.base(i, j0)),
-                at: i * l.wo + j0,
-                masks: [m, if i + 1 < l.ho { m } else { 0 }],
-            });
-        }
+fn plain_block_at<'a>(
+    l: &'a Plain,
+    offs: &'a [usize],
+    xp: &[f32],
+    (i, jb): (usize, usize),
+) -> PlainBlock<'a> {
+    // `valid`: the block starts inside the output row.
+    let j0 = jb * L;
+    let m = tail(l.wo - j0);
+    PlainBlock {
+        l,
+        offs,
+        xb: xp.as_ptr().wrapping_add(l.base(i, j0)),
+        at: i * l.wo + j0,
+        masks: [m, if i + 1 < l.ho { m } else { 0 }],
     }
 }
 
 /// One image without pooling: `out.y` and `out.pos` (when given) `(O, Ho, Wo)` get the
 /// (ReLU'd) outputs and where they are positive, from `xp` filled by [`Plain::fill`], `w`
-/// `(O, CKK)` and `bias` `(O,)`. Every element of `out.y[..O * Ho * Wo]` is written.
+/// `(O, CKK)` and `bias` `(O,)`; blocks of `OB` channels. Every element of
+/// `out.y[..O * Ho * Wo]` is written.
+///
+/// # Safety
+/// The CPU has `V`'s instruction set.
 ///
 /// # Panics
 /// When `l` is not [`Plain::valid`], or a slice is shorter than that.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub(super) fn plain_image(
+#[inline(always)]
+unsafe fn plain_image<V: Lanes, const OB: usize>(
     l: &Plain,
     offs: &[usize],
     xp: &[f32],
@@ -461,28 +539,32 @@ pub(super) fn plain_image(
         out.pos.as_deref_mut().map(|p| p.as_mut_ptr()),
     );
     let (relu, add) = (out.relu, out.add);
-    plain_blocks(l, offs, xp, |b| {
-        // SAFETY: the block reads the inputs below `reads_end` and the weights and bias of
-        // channels `o..o + N` < `c_out`; it writes (and with `add` reads) the lanes of its
-        // masks, inside the output rows, of those channels' planes of `y` and `pos`.
-        unsafe {
-            channel_blocks!(l.c_out, OB_PLAIN: 1 2 3 4 5 6 7 8 9 10 11, |o| plain_block(
-                b, w, bias, o, y, pos, relu, add
-            ));
+    for i in (0..l.ho).step_by(2) {
+        for jb in 0..l.nb {
+            let b = &plain_block_at(l, offs, xp, (i, jb));
+            // SAFETY: the block reads the inputs below `reads_end` and the weights and bias
+            // of channels `o..o + N` < `c_out`; it writes (and with `add` reads) the lanes
+            // of its masks, inside the output rows, of those channels' planes of `y` and
+            // `pos`; the instruction set is the caller's.
+            unsafe {
+                channel_blocks!(l.c_out, OB: 1 2 3 4 5 6 7 8 9 10 11, |o| plain_block(
+                    b, w, bias, o, y, pos, relu, add
+                ));
+            }
         }
-    });
+    }
 }
 
 /// Output channels `o..o + N` of one block.
 ///
 /// # Safety
-/// `b.xb` and `b.offs` are as [`inputs`] needs for every tap; `w` and `bias` hold channels
-/// `o..o + N`; the lanes of `b.masks` of rows [`PlainBlock::row`] of planes `o..o + N` of
-/// `y` and `pos` (when given) are writable (and, with `add`, `y`'s initialised).
+/// The CPU has `V`'s instruction set; `b.xb` and `b.offs` are as [`inputs`] needs for
+/// every tap; `w` and `bias` hold channels `o..o + N`; the lanes of `b.masks` of rows
+/// [`PlainBlock::row`] of planes `o..o + N` of `y` and `pos` (when given) are writable
+/// (and, with `add`, `y`'s initialised).
 #[allow(clippy::too_many_arguments)]
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn plain_block<const N: usize>(
+#[inline(always)]
+unsafe fn plain_block<V: Lanes, const N: usize>(
     b: &PlainBlock<'_>,
     w: &[f32],
     bias: Option<&[f32]>,
@@ -494,36 +576,35 @@ unsafe fn plain_block<const N: usize>(
 ) {
     let l = b.l;
     let (xb, offs) = (b.xb, b.offs.as_ptr());
-    // SAFETY: channels `o..o + N` are inside `w` and `bias`; the reads are the caller's.
-    let acc = unsafe {
+    // SAFETY: channels `o..o + N` are inside `w` and `bias`; the reads, the writes and the
+    // instruction set are the caller's.
+    unsafe {
         let (wp, bias) = (w.as_ptr().add(o * l.ckk), bias.map(|v| v.as_ptr().add(o)));
         // Gradients (`add`) need no fixed order: few channels get more chains.
-        if add && N <= 2 {
-            conv_taps::<N, 2, 4>(xb, offs, wp, l.ckk, bias)
+        let acc = if add && N <= 2 && V::ONE_REGISTER {
+            conv_taps::<V, N, 2, 4>(xb, offs, wp, l.ckk, bias)
+        } else if add && N == 1 {
+            conv_taps::<V, N, 2, 2>(xb, offs, wp, l.ckk, bias)
         } else {
-            conv_taps::<N, 2, 1>(xb, offs, wp, l.ckk, bias)
-        }
-    };
-    let zero = _mm512_setzero_ps();
-    for (q, a) in acc.iter().enumerate() {
-        for (r, (&m, &v)) in b.masks.iter().zip(a).enumerate() {
-            let yr = b.row(y, o + q, r).cast_mut();
-            let mut v = v;
-            if add {
-                // SAFETY: the lanes of `m` in this row are the caller's, initialised.
-                v = _mm512_add_ps(v, unsafe { _mm512_maskz_loadu_ps(m, yr) });
-            }
-            if relu {
-                // As the im2col path: only negatives become 0 (-0.0 and NaN stay).
-                v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, zero), v, zero);
-            }
-            // SAFETY: the lanes of `m` in this row are the caller's.
-            unsafe { _mm512_mask_storeu_ps(yr, m, v) };
-            if let Some(pos) = pos {
-                let live = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, zero);
-                let pr = b.row(pos, o + q, r).cast_mut();
-                // SAFETY: as for `y`.
-                unsafe { _mm_mask_storeu_epi8(pr.cast(), m, _mm_maskz_set1_epi8(live, 1)) };
+            conv_taps::<V, N, 2, 1>(xb, offs, wp, l.ckk, bias)
+        };
+        let (zero, one) = (V::zero(), V::splat(1.0));
+        for (q, a) in acc.iter().enumerate() {
+            for (r, (&m, &v)) in b.masks.iter().zip(a).enumerate() {
+                let yr = b.row(y, o + q, r).cast_mut();
+                let mut v = v;
+                if add {
+                    v = V::add(v, V::load_masked(m, yr));
+                }
+                if relu {
+                    // As the im2col path: only negatives become 0 (-0.0 and NaN stay).
+                    v = V::blend(V::lt(v, zero), v, zero);
+                }
+                V::store_masked(yr, m, v);
+                if let Some(pos) = pos {
+                    let pr = b.row(pos, o + q, r).cast_mut();
+                    V::store_bytes(pr, m, V::blend(V::gt(v, zero), zero, one));
+                }
             }
         }
     }
@@ -532,29 +613,40 @@ unsafe fn plain_block<const N: usize>(
 /// `gm` = `gy` `(O, plane)` where `pos` is not 0, else 0 (when `pos` is not empty), and
 /// the sums of the result added into 16-lane partials `gb` `(O, 16)`.
 ///
+/// # Safety
+/// The CPU has `V`'s instruction set.
+///
 /// # Panics
 /// When a slice is shorter than that.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub(super) fn mask_grads(c_out: usize, gy: &[f32], pos: &[u8], gm: &mut [f32], gb: &mut [f32]) {
+#[inline(always)]
+unsafe fn mask_grads<V: Lanes>(
+    c_out: usize,
+    gy: &[f32],
+    pos: &[u8],
+    gm: &mut [f32],
+    gb: &mut [f32],
+) {
     let plane = gy.len() / c_out;
     assert!(pos.is_empty() || (pos.len() == gy.len() && gm.len() >= gy.len()));
     assert!(holds(gb.len(), &[c_out, L]));
     for o in 0..c_out {
-        let mut sum = _mm512_setzero_ps();
+        // SAFETY: the caller's instruction set.
+        let mut sum = unsafe { V::zero() };
         for j in (0..plane).step_by(L) {
-            let (at, mut m) = (o * plane + j, tail(plane - j));
-            // SAFETY: the lanes of `m` from `at` are inside plane `o` of `gy` (and of `pos`
-            // and `gm`, when `pos` is given: they are as long).
+            let (at, full) = (o * plane + j, tail(plane - j));
+            // SAFETY: the lanes of `full` from `at` are inside plane `o` of `gy` (and of
+            // `pos` and `gm`, when `pos` is given: they are as long).
             unsafe {
+                let mut m = full;
                 if !pos.is_empty() {
-                    let p = _mm_maskz_loadu_epi8(m, pos.as_ptr().add(at).cast());
-                    m = _mm_test_epi8_mask(p, p);
+                    let p = V::load_bytes(full, pos.as_ptr().add(at));
+                    m &= !V::eq(p, V::zero());
                 }
-                let v = _mm512_maskz_loadu_ps(m, gy.as_ptr().add(at));
+                let v = V::load_masked(m, gy.as_ptr().add(at));
                 if !pos.is_empty() {
-                    _mm512_mask_storeu_ps(gm.as_mut_ptr().add(at), tail(plane - j), v);
+                    V::store_masked(gm.as_mut_ptr().add(at), full, v);
                 }
-                sum = _mm512_add_ps(sum, v);
+                sum = V::add(sum, v);
             }
         }
         // SAFETY: channel `o`'s 16 partials are inside `gb`.
@@ -564,12 +656,15 @@ pub(super) fn mask_grads(c_out: usize, gy: &[f32], pos: &[u8], gm: &mut [f32], g
 
 /// One image's weight gradients without pooling, added into 16-lane partial sums `gw`
 /// `(O, CKK, 16)`, from `xp` as for [`plain_image`] and `gy` `(O, Ho, Wo)` (already
-/// ReLU-masked).
+/// ReLU-masked); blocks of `OB` channels.
+///
+/// # Safety
+/// The CPU has `V`'s instruction set.
 ///
 /// # Panics
 /// When `l` is not [`Plain::valid`], or a slice is shorter than that.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub(super) fn plain_weight_grads(
+#[inline(always)]
+unsafe fn plain_weight_grads<V: Lanes, const OB: usize>(
     l: &Plain,
     offs: &[usize],
     xp: &[f32],
@@ -581,9 +676,10 @@ pub(super) fn plain_weight_grads(
     assert!(holds(gy.len(), &[l.c_out, l.ho, l.wo]) && holds(gw.len(), &[l.c_out, l.ckk, L]));
     let (gy, gw) = (gy.as_ptr(), gw.as_mut_ptr());
     // SAFETY: each call reads the inputs below `reads_end` and the lanes inside the output
-    // rows of planes `o..o + N` < `c_out` of `gy`; it updates those channels' partials.
+    // rows of planes `o..o + N` < `c_out` of `gy`; it updates those channels' partials; the
+    // instruction set is the caller's.
     unsafe {
-        channel_blocks!(l.c_out, OB_PLAIN: 1 2 3 4 5 6 7 8 9 10 11, |o| plain_grad_taps(
+        channel_blocks!(l.c_out, OB: 1 2 3 4 5 6 7 8 9 10 11, |o| plain_grad_taps(
             l, offs, xp, gy, o, gw
         ));
     }
@@ -593,11 +689,11 @@ pub(super) fn plain_weight_grads(
 /// two taps at a time (each gradient vector loaded serves both).
 ///
 /// # Safety
-/// `xp` and `offs` passed [`Plain::reads_end`]; the lanes inside the output rows of
-/// planes `o..o + N` of `gy` are readable, and `gw[(o..o + N) * ckk * 16]` writable.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn plain_grad_taps<const N: usize>(
+/// The CPU has `V`'s instruction set; `xp` and `offs` passed [`Plain::reads_end`]; the
+/// lanes inside the output rows of planes `o..o + N` of `gy` are readable, and
+/// `gw[(o..o + N) * ckk * 16]` writable.
+#[inline(always)]
+unsafe fn plain_grad_taps<V: Lanes, const N: usize>(
     l: &Plain,
     offs: &[usize],
     xp: &[f32],
@@ -609,11 +705,11 @@ unsafe fn plain_grad_taps<const N: usize>(
     // SAFETY: taps `t..t + T` < `ckk`, with the caller's bounds.
     unsafe {
         while t + 2 <= l.ckk {
-            grad_taps::<N, 2>(l, offs, xp, gy, o, gw, t);
+            grad_taps::<V, N, 2>(l, offs, xp, gy, o, gw, t);
             t += 2;
         }
         if t < l.ckk {
-            grad_taps::<N, 1>(l, offs, xp, gy, o, gw, t);
+            grad_taps::<V, N, 1>(l, offs, xp, gy, o, gw, t);
         }
     }
 }
@@ -622,9 +718,8 @@ unsafe fn plain_grad_taps<const N: usize>(
 ///
 /// # Safety
 /// As for [`plain_grad_taps`], and `t0 + T <= ckk`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn grad_taps<const N: usize, const T: usize>(
+#[inline(always)]
+unsafe fn grad_taps<V: Lanes, const N: usize, const T: usize>(
     l: &Plain,
     offs: &[usize],
     xp: &[f32],
@@ -633,24 +728,29 @@ unsafe fn grad_taps<const N: usize, const T: usize>(
     gw: *mut f32,
     t0: usize,
 ) {
-    let mut acc = [[_mm512_setzero_ps(); T]; N];
-    plain_blocks(l, offs, xp, |b| {
-        let mut x = [[_mm512_setzero_ps(); 2]; T];
-        for (u, xu) in x.iter_mut().enumerate() {
+    // SAFETY: the caller's instruction set.
+    let mut acc = [[unsafe { V::zero() }; T]; N];
+    for i in (0..l.ho).step_by(2) {
+        for jb in 0..l.nb {
+            let b = plain_block_at(l, offs, xp, (i, jb));
             // SAFETY: tap `t0 + u`'s two offsets are inside `offs`, its reads below
-            // `reads_end`.
-            *xu = unsafe { inputs::<2>(b.xb, offs.as_ptr().add(2 * (t0 + u))) };
-        }
-        for (q, a) in acc.iter_mut().enumerate() {
-            for (r, &m) in b.masks.iter().enumerate() {
-                // SAFETY: the lanes of `m` in this row of plane `o + q` are the caller's.
-                let g = unsafe { _mm512_maskz_loadu_ps(m, b.row(gy, o + q, r)) };
-                for (au, xu) in a.iter_mut().zip(&x) {
-                    *au = _mm512_fmadd_ps(g, xu[r], *au);
+            // `reads_end`; the lanes of `m` in this row of plane `o + q` are the caller's.
+            unsafe {
+                let mut x = [[V::zero(); 2]; T];
+                for (u, xu) in x.iter_mut().enumerate() {
+                    *xu = inputs::<V, 2>(b.xb, offs.as_ptr().add(2 * (t0 + u)));
+                }
+                for (q, a) in acc.iter_mut().enumerate() {
+                    for (r, &m) in b.masks.iter().enumerate() {
+                        let g = V::load_masked(m, b.row(gy, o + q, r));
+                        for (au, xu) in a.iter_mut().zip(&x) {
+                            *au = V::fmadd(g, xu[r], *au);
+                        }
+                    }
                 }
             }
         }
-    });
+    }
     for (q, a) in acc.iter().enumerate() {
         for (u, &v) in a.iter().enumerate() {
             // SAFETY: channel `o + q`'s partials of tap `t0 + u` are the caller's.

@@ -1,5 +1,5 @@
 //! Direct (im2col-free) f32 convolution fused with ReLU and `MaxPool2D(2)`, or with ReLU
-//! alone, with AVX-512.
+//! alone, with AVX-512 or AVX2 + FMA (the same kernels, [`simd::Lanes`] wide).
 //!
 //! Each image is copied into a polyphase layout, `xp[c][r][s][a][b] = xpad[c][2a+r][2b+s]`,
 //! so that for 16 consecutive pooled columns, each of the four conv outputs of a 2x2 window
@@ -14,6 +14,7 @@
 
 mod kernels;
 mod layout;
+mod simd;
 #[cfg(test)]
 mod tests;
 
@@ -31,22 +32,99 @@ pub(crate) const NONE: u8 = u8::MAX;
 /// Lanes per vector.
 const L: usize = 16;
 
-/// Whether the direct kernels handle this convolution: f32 on a CPU with AVX-512, a square
-/// kernel with stride 1, no dilation and the same padding on both axes, followed by nothing
-/// or by max pooling with window 2, stride 2, no padding.
+/// The instruction set the direct kernels run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Simd {
+    Avx512,
+    Avx2,
+}
+
+impl Simd {
+    /// The best this CPU has, unless [`crate::ops::isa::CPU_ENV`] forces a lesser path
+    /// (none: the im2col path).
+    pub(crate) fn best() -> Option<Simd> {
+        use crate::ops::isa::Isa;
+        if Isa::avx512() {
+            Some(Simd::Avx512)
+        } else if Isa::best() == Isa::Avx2 {
+            Some(Simd::Avx2)
+        } else {
+            None
+        }
+    }
+
+    /// Whether this CPU runs it (what the kernels' target features need).
+    fn runs(self) -> bool {
+        use crate::ops::isa::Isa;
+        match self {
+            Simd::Avx512 => Isa::avx512(),
+            Simd::Avx2 => Isa::Avx2.available(),
+        }
+    }
+
+    /// Every one this CPU runs (for tests of each).
+    #[cfg(test)]
+    pub(crate) fn all_available() -> Vec<Simd> {
+        [Simd::Avx512, Simd::Avx2]
+            .into_iter()
+            .filter(|s| s.runs())
+            .collect()
+    }
+}
+
+/// Calls kernel `$f` of instruction set `$simd`, which the caller checked with
+/// [`Simd::runs`].
+macro_rules! on {
+    ($simd:expr, $f:ident($($a:expr),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has `$simd`'s features (the caller's check).
+        unsafe {
+            match $simd {
+                Simd::Avx512 => kernels::avx512::$f($($a),*),
+                Simd::Avx2 => kernels::avx2::$f($($a),*),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("direct kernels on {:?}", ($simd, $($a),*));
+    }};
+}
+
+/// Whether the direct kernels handle this convolution: f32, a square kernel with stride 1,
+/// no dilation and the same padding on both axes, followed by nothing or by max pooling
+/// with window 2, stride 2, no padding; on a CPU with AVX-512, or with AVX2 + FMA where
+/// [`avx2_wins`].
 pub(crate) fn applies<E: Element>(g: &ConvGeom, pool: Option<&PoolGeom>) -> bool {
     E::IS_F32
-        && g.square_unit().is_some()
+        && handles(g, pool)
+        && match Simd::best() {
+            Some(Simd::Avx512) => true,
+            Some(Simd::Avx2) => avx2_wins(g.taps(), pool.is_some()),
+            None => false,
+        }
+}
+
+/// Whether the kernels compute this geometry (on any instruction set).
+fn handles(g: &ConvGeom, pool: Option<&PoolGeom>) -> bool {
+    g.square_unit().is_some()
         && g.c_in > 0
         && g.c_out > 0
         && g.h_out > 0
         && g.w_out > 0
         && pool.is_none_or(|p| p.is_2x2() && p.h_out > 0 && p.w_out > 0)
-        && avx512()
 }
 
-fn avx512() -> bool {
-    crate::ops::isa::Isa::avx512()
+/// Whether the AVX2 direct kernels beat im2col (measured, forward and backward, batch 64
+/// and 128, BENCHMARKS.md): for convolutions with few taps per output (first layers:
+/// 3 -> 32 3x3, 1 -> 6 5x5), where a product is too thin for the matrix kernel, and not
+/// below 10 taps without pooling (im2col's thin loops win there). With more taps the
+/// AVX2 blocks, a quarter of AVX-512's, match im2col forward and lose backward.
+fn avx2_wins(taps: usize, pooled: bool) -> bool {
+    taps <= 32 && (pooled || taps >= 10)
+}
+
+/// The instruction set of a convolution [`applies`] accepted.
+pub(crate) fn best() -> Simd {
+    Simd::best().expect("direct conv: no AVX2 or AVX-512")
 }
 
 /// `v` split into one slice per image of `n` elements, or all `None` when `v` is empty.
@@ -83,6 +161,7 @@ fn sum_partials(
 /// `di * 2 + dj` of each maximum, or [`NONE`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
+    simd: Simd,
     g: &ConvGeom,
     pg: &PoolGeom,
     x: &[f32],
@@ -92,10 +171,8 @@ pub(crate) fn forward(
     out: &mut [f32],
     arg: &mut [u8],
 ) {
-    assert!(
-        applies::<f32>(g, Some(pg)),
-        "direct conv: unsupported geometry or CPU"
-    );
+    assert!(handles(g, Some(pg)), "direct conv: unsupported geometry");
+    assert!(simd.runs(), "direct conv: this CPU has no {simd:?}");
     let l = Layout::new(g, pg);
     let (chw, out_len) = (l.c_in * l.h * l.w, l.c_out * l.hq * l.wq);
     assert!(x.len() == g.batch * chw && out.len() == g.batch * out_len);
@@ -113,11 +190,10 @@ pub(crate) fn forward(
             || vec![0.0f32; l.len()],
             |xp, ((out_b, xb), arg_b)| {
                 l.fill(xb, xp);
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `applies` checked AVX-512 F/BW/VL, the kernel's target features.
-                unsafe {
-                    kernels::forward_image(&l, &offs, xp, w, bias, relu, out_b, arg_b)
-                };
+                on!(
+                    simd,
+                    forward_image(&l, &offs, xp, w, bias, relu, out_b, arg_b)
+                );
             },
         );
 }
@@ -126,16 +202,15 @@ pub(crate) fn forward(
 /// routed through `arg` (from [`forward`]). Partial sums over fixed chunks of images are
 /// added in chunk order, so the result does not depend on the scheduling.
 pub(crate) fn backward(
+    simd: Simd,
     g: &ConvGeom,
     pg: &PoolGeom,
     x: &[f32],
     arg: &[u8],
     gy: &[f32],
 ) -> (Vec<f32>, Vec<f32>) {
-    assert!(
-        applies::<f32>(g, Some(pg)),
-        "direct conv: unsupported geometry or CPU"
-    );
+    assert!(handles(g, Some(pg)), "direct conv: unsupported geometry");
+    assert!(simd.runs(), "direct conv: this CPU has no {simd:?}");
     let l = Layout::new(g, pg);
     let (chw, out_len) = (l.c_in * l.h * l.w, l.c_out * l.hq * l.wq);
     assert!(x.len() == g.batch * chw && gy.len() == g.batch * out_len && arg.len() == gy.len());
@@ -157,11 +232,10 @@ pub(crate) fn backward(
                     &gy[b * out_len..(b + 1) * out_len],
                     &arg[b * out_len..(b + 1) * out_len],
                 );
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `applies` checked AVX-512 F/BW/VL, the kernel's target features.
-                unsafe {
-                    kernels::backward_image(&l, &offs, &xp, gy_b, arg_b, &mut gw, &mut gb)
-                };
+                on!(
+                    simd,
+                    backward_image(&l, &offs, &xp, gy_b, arg_b, &mut gw, &mut gb)
+                );
             }
             (lanes(&gw), lanes(&gb))
         })
@@ -184,6 +258,7 @@ struct Out<'a> {
 /// H, W)` with `w` `(O, C, K, K)`; `pos` (empty, or one per output) gets 1 where the output
 /// is positive, else 0. The output is written once (no zero-filling first).
 pub(crate) fn forward_plain(
+    simd: Simd,
     g: &ConvGeom,
     x: &[f32],
     w: &[f32],
@@ -191,10 +266,8 @@ pub(crate) fn forward_plain(
     relu: bool,
     pos: &mut [u8],
 ) -> Vec<f32> {
-    assert!(
-        applies::<f32>(g, None),
-        "direct conv: unsupported geometry or CPU"
-    );
+    assert!(handles(g, None), "direct conv: unsupported geometry");
+    assert!(simd.runs(), "direct conv: this CPU has no {simd:?}");
     let l = Plain::forward(g);
     let (chw, out_len) = (l.c_in * l.h * l.w, l.c_out * l.ho * l.wo);
     let n = g.batch * out_len;
@@ -220,11 +293,7 @@ pub(crate) fn forward_plain(
                     pos,
                     add: false,
                 };
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `applies` checked AVX-512 F/BW/VL, the kernel's target features.
-                unsafe {
-                    kernels::plain_image(&l, &offs, xp, w, bias, out)
-                };
+                on!(simd, plain_image(&l, &offs, xp, w, bias, out));
             },
         );
     // SAFETY: the first `n` elements are initialised: each image's `out_len` of them went
@@ -237,6 +306,7 @@ pub(crate) fn forward_plain(
 /// returns the weight and bias gradients, from `gy` `(B, O, Ho, Wo)` masked by `pos` (from
 /// [`forward_plain`]; empty without ReLU). Partial sums as in [`backward`].
 pub(crate) fn backward_plain(
+    simd: Simd,
     g: &ConvGeom,
     x: &[f32],
     w: &[f32],
@@ -244,10 +314,8 @@ pub(crate) fn backward_plain(
     gy: &[f32],
     gx: Option<&mut [f32]>,
 ) -> (Vec<f32>, Vec<f32>) {
-    assert!(
-        applies::<f32>(g, None),
-        "direct conv: unsupported geometry or CPU"
-    );
+    assert!(handles(g, None), "direct conv: unsupported geometry");
+    assert!(simd.runs(), "direct conv: this CPU has no {simd:?}");
     let (l, lg) = (Plain::forward(g), Plain::input_grad(g));
     let (chw, out_len) = (l.c_in * l.h * l.w, l.c_out * l.ho * l.wo);
     assert!(x.len() == g.batch * chw && gy.len() == g.batch * out_len);
@@ -285,20 +353,12 @@ pub(crate) fn backward_plain(
                     let (b, gxb) = (*b, gxb.take());
                     let mut gy_b = &gy[b * out_len..(b + 1) * out_len];
                     let pos_b = pos.get(b * out_len..(b + 1) * out_len).unwrap_or(&[]);
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `applies` checked AVX-512 F/BW/VL, the kernel's target features.
-                    unsafe {
-                        kernels::mask_grads(l.c_out, gy_b, pos_b, gm, &mut gb)
-                    };
+                    on!(simd, mask_grads(l.c_out, gy_b, pos_b, gm, &mut gb));
                     if !pos_b.is_empty() {
                         gy_b = gm;
                     }
                     l.fill(&x[b * chw..(b + 1) * chw], xp);
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `applies` checked AVX-512 F/BW/VL, the kernel's target features.
-                    unsafe {
-                        kernels::plain_weight_grads(&l, &offs, xp, gy_b, &mut gw)
-                    };
+                    on!(simd, plain_weight_grads(&l, &offs, xp, gy_b, &mut gw));
                     if let Some(gxb) = gxb {
                         lg.fill(gy_b, gyp);
                         // SAFETY: same layout; `plain_image` with `add` only writes
@@ -310,11 +370,7 @@ pub(crate) fn backward_plain(
                             pos: None,
                             add: true,
                         };
-                        #[cfg(target_arch = "x86_64")]
-                        // SAFETY: as above.
-                        unsafe {
-                            kernels::plain_image(&lg, &offs_g, gyp, &wf, None, out)
-                        };
+                        on!(simd, plain_image(&lg, &offs_g, gyp, &wf, None, out));
                     }
                 }
                 (lanes(&gw), lanes(&gb))

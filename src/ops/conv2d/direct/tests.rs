@@ -1,7 +1,7 @@
 //! The direct kernels' case selection and layouts.
 
 use super::layout::{Layout, Plain};
-use super::{applies, avx512};
+use super::{applies, Simd};
 use crate::ops::geom::{ConvGeom, PoolGeom};
 
 fn geom(stride: usize, dil: usize) -> ConvGeom {
@@ -43,12 +43,13 @@ fn pool(k: usize, stride: usize, pad: usize) -> PoolGeom {
 #[test]
 fn other_cases_keep_the_im2col_path() {
     let (g, p) = (geom(1, 1), pool(2, 2, 0));
-    assert_eq!(applies::<f32>(&g, Some(&p)), avx512());
+    // 9 taps: AVX2 takes them pooled, not unpooled (the thin loops win).
+    assert_eq!(applies::<f32>(&g, Some(&p)), Simd::best().is_some());
     assert!(!applies::<f64>(&g, Some(&p)));
     assert!(!applies::<f32>(&geom(2, 1), Some(&p)));
     assert!(!applies::<f32>(&geom(1, 2), Some(&p)));
     // Without pooling too (ReLU and bias are the kernels' choice).
-    assert_eq!(applies::<f32>(&g, None), avx512());
+    assert_eq!(applies::<f32>(&g, None), Simd::best() == Some(Simd::Avx512));
     assert!(!applies::<f64>(&g, None));
     assert!(!applies::<f32>(&geom(2, 1), None));
     assert!(!applies::<f32>(&geom(1, 2), None));
@@ -204,6 +205,138 @@ fn padded_copies_put_each_input_where_the_taps_read() {
                     assert_eq!(xp[base + rows[i % 2]], want, "{i} {j} {t}");
                 }
             }
+        }
+    }
+}
+
+/// Every instruction set's kernels this CPU runs (AVX-512 and AVX2 where it has both)
+/// against the im2col path (itself checked against naive loops), forward and gradients,
+/// pooled and not, with few and many taps, one and several 16-lane blocks per row, and
+/// channel counts that leave partial register blocks.
+#[test]
+fn each_instruction_set_matches_im2col() {
+    use super::super::im2col;
+    use super::super::{Argmax, Saved};
+    use super::{backward, backward_plain, forward, forward_plain};
+    let cases = [
+        // (batch, c_in, c_out, h, w, k, pad)
+        (2usize, 1usize, 7usize, 12usize, 37usize, 3usize, 0usize),
+        (3, 3, 13, 9, 18, 3, 1),
+        (2, 6, 5, 11, 11, 5, 2),
+        (2, 17, 25, 8, 20, 3, 1),
+        (1, 2, 3, 6, 6, 1, 0),
+    ];
+    let values = |n: usize, seed: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104729) % 1999) as f32 / 1999.0 - 0.5) * 2.0)
+            .collect()
+    };
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (&a, &b)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{what}[{i}]: {a} vs {b}"
+            );
+        }
+    };
+    for simd in Simd::all_available() {
+        for &(batch, c_in, c_out, h, w, k, pad) in &cases {
+            let (ho, wo) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
+            let g = ConvGeom {
+                batch,
+                c_in,
+                h,
+                w,
+                c_out,
+                kh: k,
+                kw: k,
+                sh: 1,
+                sw: 1,
+                ph: pad,
+                pw: pad,
+                dh: 1,
+                dw: 1,
+                h_out: ho,
+                w_out: wo,
+            };
+            let what = format!("{simd:?} {g:?}");
+            let x = values(batch * c_in * h * w, 1);
+            let wt = values(c_out * c_in * k * k, 2);
+            let bias = values(c_out, 3);
+            let n = batch * c_out * ho * wo;
+            let gy = values(n, 4);
+
+            // Unpooled, ReLU: forward, then input, weight and bias gradients.
+            let mut pos = vec![0u8; n];
+            let y = forward_plain(simd, &g, &x, &wt, Some(&bias), true, &mut pos);
+            let mut y_ref = vec![0f32; n];
+            im2col::forward(&g, None, &x, &wt, Some(&bias), true, &mut y_ref, &mut []);
+            close(&y, &y_ref, &format!("{what} y"));
+            let mut gx = vec![0f32; x.len()];
+            let (gw, gb) = backward_plain(simd, &g, &x, &wt, &pos, &gy, Some(&mut gx));
+            let gy_relu: Vec<f32> = gy
+                .iter()
+                .zip(&y_ref)
+                .map(|(&g, &y)| if y > 0.0 { g } else { 0.0 })
+                .collect();
+            let arg = Argmax::Plane(Vec::new());
+            let saved = Saved {
+                x: &x,
+                w: &wt,
+                arg: &arg,
+                pool: None,
+            };
+            let mut gx_ref = vec![0f32; x.len()];
+            let (gw_ref, gb_ref) = im2col::backward(&g, &saved, &gy_relu, Some(&mut gx_ref));
+            close(&gx, &gx_ref, &format!("{what} grad x"));
+            close(&gw, &gw_ref, &format!("{what} grad w"));
+            close(&gb, &gb_ref, &format!("{what} grad b"));
+
+            // Pooled by MaxPool2D(2), ReLU: forward, then weight and bias gradients.
+            if ho < 2 || wo < 2 {
+                continue;
+            }
+            let pg = PoolGeom {
+                planes: batch * c_out,
+                h: ho,
+                w: wo,
+                kh: 2,
+                kw: 2,
+                sh: 2,
+                sw: 2,
+                ph: 0,
+                pw: 0,
+                h_out: ho / 2,
+                w_out: wo / 2,
+            };
+            let np = batch * c_out * pg.h_out * pg.w_out;
+            let gq = values(np, 5);
+            let (mut yp, mut arg) = (vec![0f32; np], vec![0u8; np]);
+            forward(simd, &g, &pg, &x, &wt, Some(&bias), true, &mut yp, &mut arg);
+            let (mut yp_ref, mut arg_ref) = (vec![0f32; np], vec![0u32; np]);
+            im2col::forward(
+                &g,
+                Some(&pg),
+                &x,
+                &wt,
+                Some(&bias),
+                true,
+                &mut yp_ref,
+                &mut arg_ref,
+            );
+            close(&yp, &yp_ref, &format!("{what} pooled y"));
+            let (gw, gb) = backward(simd, &g, &pg, &x, &arg, &gq);
+            let arg_ref = Argmax::Plane(arg_ref);
+            let saved = Saved {
+                x: &x,
+                w: &wt,
+                arg: &arg_ref,
+                pool: Some(&pg),
+            };
+            let (gw_ref, gb_ref) = im2col::backward(&g, &saved, &gq, None);
+            close(&gw, &gw_ref, &format!("{what} pooled grad w"));
+            close(&gb, &gb_ref, &format!("{what} pooled grad b"));
         }
     }
 }
