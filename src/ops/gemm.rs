@@ -114,8 +114,8 @@ pub fn gemm_select(
     gemm_on((isa, true), mnk, a, b, c, c_rs, accumulate, sel)
 }
 
-/// [`gemm`] on the calling thread only (for callers that already run one product per
-/// task, such as the im2col convolutions, one image each).
+/// [`gemm_select`] on the calling thread only (for callers that already run one product
+/// per task, such as the im2col convolutions, one image each).
 pub fn gemm_serial(
     mnk: (usize, usize, usize),
     a: Operand<'_>,
@@ -123,18 +123,10 @@ pub fn gemm_serial(
     c: &mut [f32],
     c_rs: usize,
     accumulate: bool,
+    sel: Select<'_>,
 ) {
     let isa = kernels().expect("gemm needs AVX-512 or AVX2 + FMA");
-    gemm_on(
-        (isa, false),
-        mnk,
-        a,
-        b,
-        c,
-        c_rs,
-        accumulate,
-        Select::default(),
-    )
+    gemm_on((isa, false), mnk, a, b, c, c_rs, accumulate, sel)
 }
 
 /// The kernels of this CPU, for tests of each.
@@ -767,6 +759,11 @@ mod x86 {
                     unsafe {
                         if w == NR {
                             for q in 0..4 {
+                                _mm256_storeu_ps(dst.add(8 * q), _mm256_loadu_ps(src.add(8 * q)));
+                            }
+                        } else if w == 16 {
+                            // (Rows of 16 outputs: the other half of the panel is not read.)
+                            for q in 0..2 {
                                 _mm256_storeu_ps(dst.add(8 * q), _mm256_loadu_ps(src.add(8 * q)));
                             }
                         } else {

@@ -5,6 +5,7 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::implicit::{self, Rows};
 use super::{direct, small, Argmax, Saved, IMAGES_PER_PARTIAL};
 use crate::element::Element;
 use crate::ops::geom::{ConvGeom, PoolGeom};
@@ -14,7 +15,7 @@ use crate::ops::tape::add_into;
 
 /// Up to this many taps per output (`C*KH*KW`), convolutions use [`small`]'s loops instead of
 /// gemm: for thin products (MNIST's first layer has 9 taps) gemm's packing dominates.
-const SMALL_K: usize = 32;
+pub(super) const SMALL_K: usize = 32;
 
 /// `dst (m x n, row stride dst_rs) = [dst +] lhs (m x k) * rhs (k x n)`, `lhs` and `rhs`
 /// given with (row stride, column stride). Single-threaded: callers parallelise over images.
@@ -48,7 +49,7 @@ fn matmul<E: Element>(
     if super::super::gemm::available() {
         if let (Some(d), Some(a), Some(b)) = (E::as_f32s_mut(dst), E::as_f32s(lhs), E::as_f32s(rhs))
         {
-            use super::super::gemm::{gemm_serial, Operand};
+            use super::super::gemm::{gemm_serial, Operand, Select};
             let a = Operand {
                 data: a,
                 rs: lhs_rs,
@@ -59,7 +60,7 @@ fn matmul<E: Element>(
                 rs: rhs_rs,
                 cs: rhs_cs,
             };
-            gemm_serial((m, n, k), a, b, d, dst_rs, accumulate);
+            gemm_serial((m, n, k), a, b, d, dst_rs, accumulate, Select::default());
             return;
         }
     }
@@ -300,6 +301,8 @@ pub(super) fn forward_in<E: Element>(
         return;
     }
     let rows = chunk_rows(g, budget);
+    // Stride 1 with many taps: no im2col matrix (`cols` holds the padded image instead).
+    let padded = Rows::forward::<E>(g).map(|r| (r, r.offsets()));
     // Without a kept argmax (inference), pooling writes it to a per-thread scratch.
     let keep_arg = !arg.is_empty();
     let scratch = || {
@@ -311,7 +314,11 @@ pub(super) fn forward_in<E: Element>(
             None => (Local::stale(0), Local::stale(0)),
         };
         let n = rows * g.w_out;
-        (Local::<E>::stale(ckk * col_stride(g, n)), y, a)
+        let cols = match &padded {
+            Some((r, _)) => r.padded_len(),
+            None => ckk * col_stride(g, n),
+        };
+        (Local::<E>::stale(cols), y, a)
     };
     let args: Vec<Option<&mut [u32]>> = if keep_arg {
         arg.chunks_mut(out_len).map(Some).collect()
@@ -339,7 +346,11 @@ pub(super) fn forward_in<E: Element>(
                 } else if ckk <= SMALL_K {
                     y.fill(E::zero());
                 }
-                for (r0, n_rows) in chunks(g, rows) {
+                if let Some((r, offs)) = &padded {
+                    r.pad(xb, cols);
+                    r.correlate(cols, offs, w, y, bias.is_some());
+                }
+                for (r0, n_rows) in chunks(g, rows).filter(|_| padded.is_none()) {
                     let n = n_rows * g.w_out;
                     let cs = col_stride(g, n);
                     im2col(g, xb, (r0, n_rows), (cols, cs));
@@ -418,6 +429,12 @@ pub(super) fn backward_in<E: Element>(
         Some(gx) => gx.chunks_mut(chw).map(Some).collect(),
         None => (0..g.batch).map(|_| None).collect(),
     };
+    // Stride 1 with many taps: the input gradient straight from the padded output
+    // gradient (`gcols` holds it), with the flipped kernel; no col2im.
+    let grad_padded = match gx_parts.iter().any(Option::is_some) {
+        true => Rows::input_grad::<E>(g).map(|r| (r, r.offsets(), implicit::flipped(g, s.w))),
+        false => None,
+    };
     let scratch = || {
         let gyc = Local::<E>::stale(if s.pool.is_some() {
             g.c_out * hw_out
@@ -425,8 +442,16 @@ pub(super) fn backward_in<E: Element>(
             0
         });
         let n = rows * g.w_out;
-        let (c, gc) = (ckk * col_stride(g, n), ckk * n);
-        (zero(), Local::<E>::stale(c), Local::<E>::stale(gc), gyc)
+        let gc = match &grad_padded {
+            Some((r, _, _)) => r.padded_len(),
+            None => ckk * n,
+        };
+        (
+            zero(),
+            Local::<E>::stale(ckk * col_stride(g, n)),
+            Local::<E>::stale(gc),
+            gyc,
+        )
     };
     // w^T (CKK, O), contiguous, for the thin-product loops of the input gradient.
     let mut w_t = vec![E::zero(); if ckk <= SMALL_K { ckk * g.c_out } else { 0 }];
@@ -485,6 +510,12 @@ pub(super) fn backward_in<E: Element>(
             gb[o] += small::sum(row);
         }
         let mut gxb = gxb;
+        if let Some((r, offs, wf)) = &grad_padded {
+            if let Some(gxb) = gxb.take() {
+                r.pad(gyc_b, gcols);
+                r.correlate(gcols, offs, wf, gxb, true);
+            }
+        }
         for (r0, n_rows) in chunks(g, rows) {
             let n = n_rows * g.w_out;
             let cs = col_stride(g, n);

@@ -10,6 +10,7 @@
 pub(crate) mod direct;
 mod generic;
 pub(crate) mod im2col;
+mod implicit;
 mod small;
 #[cfg(test)]
 mod tests;

@@ -58,6 +58,12 @@ fn im2col_chunks_match_naive_loops() {
         (9, 10, 3, 3, 0, 1),
         // 64 outputs per chunk: padded im2col rows.
         (36, 8, 5, 1, 1, 1),
+        // Rows of 16 and more, 1024 outputs per row and more: the product straight from
+        // the padded image, forward and input gradient (padded, and padded only for the
+        // gradient), forward only, input gradient only.
+        (40, 26, 40, 1, 1, 1),
+        (20, 20, 64, 1, 0, 1),
+        (64, 18, 20, 1, 0, 1),
     ];
     for &(c_in, h, c_out, s, p, d) in &cases {
         let k = 3;
