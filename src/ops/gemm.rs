@@ -13,6 +13,8 @@
 //! a fixed order and partial sums are added in a fixed order, so results depend neither on
 //! the scheduling nor on the number of threads.
 
+use super::isa::Simd;
+
 /// A read-only matrix operand: element `(r, c)` at `ptr[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
 pub struct Operand<'a> {
@@ -21,28 +23,10 @@ pub struct Operand<'a> {
     pub cs: usize,
 }
 
-/// Which kernels the product runs with.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kernels {
-    Avx512,
-    Avx2,
-}
-
-fn kernels() -> Option<Kernels> {
-    use super::isa::Isa;
-    if Isa::avx512() {
-        Some(Kernels::Avx512)
-    } else if Isa::best() == Isa::Avx2 {
-        Some(Kernels::Avx2)
-    } else {
-        None
-    }
-}
-
 /// Whether this CPU runs [`gemm`]: AVX-512F, or AVX2 and FMA (`TYPENET_CPU=avx2` forces
 /// the latter, `portable` turns the product off).
 pub fn available() -> bool {
-    kernels().is_some()
+    Simd::best().is_some()
 }
 
 /// Rows and columns of `C` per register block.
@@ -110,7 +94,7 @@ pub fn gemm_select(
     accumulate: bool,
     sel: Select<'_>,
 ) {
-    let isa = kernels().expect("gemm needs AVX-512 or AVX2 + FMA");
+    let isa = Simd::best().expect("gemm needs AVX-512 or AVX2 + FMA");
     gemm_on((isa, true), mnk, a, b, c, c_rs, accumulate, sel)
 }
 
@@ -125,27 +109,13 @@ pub fn gemm_serial(
     accumulate: bool,
     sel: Select<'_>,
 ) {
-    let isa = kernels().expect("gemm needs AVX-512 or AVX2 + FMA");
+    let isa = Simd::best().expect("gemm needs AVX-512 or AVX2 + FMA");
     gemm_on((isa, false), mnk, a, b, c, c_rs, accumulate, sel)
-}
-
-/// The kernels of this CPU, for tests of each.
-#[cfg(test)]
-fn all_kernels() -> Vec<Kernels> {
-    use super::isa::Isa;
-    let mut all = Vec::new();
-    if Isa::avx512() {
-        all.push(Kernels::Avx512);
-    }
-    if Isa::Avx2.available() {
-        all.push(Kernels::Avx2);
-    }
-    all
 }
 
 #[allow(clippy::too_many_arguments)]
 fn gemm_on(
-    (isa, parallel): (Kernels, bool),
+    (isa, parallel): (Simd, bool),
     (m, n, k): (usize, usize, usize),
     a: Operand<'_>,
     b: Operand<'_>,
@@ -260,7 +230,7 @@ fn split_depth(
     c: &mut [f32],
     c_rs: usize,
     accumulate: bool,
-    (parts, isa): (usize, Kernels),
+    (parts, isa): (usize, Simd),
 ) {
     use rayon::prelude::*;
     let kp = k.div_ceil(parts).next_multiple_of(8);
@@ -324,7 +294,7 @@ impl SendPtr {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Kernels, Operand, Select, KC, MR, NR};
+    use super::{Operand, Select, Simd, KC, MR, NR};
     use crate::ops::scratch::Local;
     use std::arch::x86_64::*;
 
@@ -338,14 +308,14 @@ mod x86 {
         a: Operand<'_>,
         b: Operand<'_>,
         c: (*mut f32, usize),
-        (accumulate, isa): (bool, Kernels),
+        (accumulate, isa): (bool, Simd),
         sel: Select<'_>,
     ) {
         // SAFETY: the caller's.
         unsafe {
             match isa {
-                Kernels::Avx512 => tile512(t, a, b, c, accumulate, sel),
-                Kernels::Avx2 => avx2::tile(t, a, b, c, accumulate, sel),
+                Simd::Avx512 => tile512(t, a, b, c, accumulate, sel),
+                Simd::Avx2 => avx2::tile(t, a, b, c, accumulate, sel),
             }
         }
     }
@@ -868,12 +838,12 @@ mod tests {
     /// across the pass boundary, transposed `A` and `B`, padded strides, accumulate or not.
     #[test]
     fn matches_naive_loops() {
-        for isa in all_kernels() {
+        for isa in Simd::all_available() {
             matches_naive_loops_on(isa);
         }
     }
 
-    fn matches_naive_loops_on(isa: Kernels) {
+    fn matches_naive_loops_on(isa: Simd) {
         for &(m, n, k) in &[
             (1, 1, 1),
             (3, 17, 5),
@@ -959,12 +929,12 @@ mod tests {
     /// outside the list are left alone.
     #[test]
     fn selected_rows_match_naive_loops() {
-        for isa in all_kernels() {
+        for isa in Simd::all_available() {
             selected_rows_on(isa);
         }
     }
 
-    fn selected_rows_on(isa: Kernels) {
+    fn selected_rows_on(isa: Simd) {
         let (rows_c, n, rows_b) = (40, 70, 300);
         let c_rows: Vec<usize> = (0..rows_c).filter(|i| i % 3 != 1).collect();
         let b_rows: Vec<usize> = (0..rows_b).filter(|i| i % 5 < 3).collect();

@@ -73,6 +73,46 @@ impl Isa {
     }
 }
 
+/// The instruction set of the hand-written x86 kernels (the matrix product, the direct
+/// convolutions): AVX-512 where [`Isa::avx512`], else AVX2 + FMA where [`Isa::best`] is
+/// that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Simd {
+    Avx512,
+    Avx2,
+}
+
+impl Simd {
+    /// The best this CPU runs, unless [`CPU_ENV`] forces a lesser path (none: the
+    /// portable or library code).
+    pub(crate) fn best() -> Option<Simd> {
+        if Isa::avx512() {
+            Some(Simd::Avx512)
+        } else if Isa::best() == Isa::Avx2 {
+            Some(Simd::Avx2)
+        } else {
+            None
+        }
+    }
+
+    /// Whether this CPU runs it (what the kernels' target features need).
+    pub(crate) fn runs(self) -> bool {
+        match self {
+            Simd::Avx512 => Isa::avx512(),
+            Simd::Avx2 => Isa::Avx2.available(),
+        }
+    }
+
+    /// Every one this CPU runs (for tests of each).
+    #[cfg(test)]
+    pub(crate) fn all_available() -> Vec<Simd> {
+        [Simd::Avx512, Simd::Avx2]
+            .into_iter()
+            .filter(|s| s.runs())
+            .collect()
+    }
+}
+
 /// Elements per parallel task: large enough that rayon's overhead does not show, small
 /// enough that both cores get work on a 64 KiB activation.
 pub(crate) const CHUNK: usize = 8 * 1024;

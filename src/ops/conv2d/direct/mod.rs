@@ -25,52 +25,13 @@ use rayon::prelude::*;
 use self::layout::{Layout, Plain};
 use crate::element::Element;
 use crate::ops::geom::{ConvGeom, PoolGeom};
+pub(crate) use crate::ops::isa::Simd;
 
 /// The argmax of a pooled output that gets no gradient: ReLU zeroed the window's maximum.
 pub(crate) const NONE: u8 = u8::MAX;
 
 /// Lanes per vector.
 const L: usize = 16;
-
-/// The instruction set the direct kernels run with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Simd {
-    Avx512,
-    Avx2,
-}
-
-impl Simd {
-    /// The best this CPU has, unless [`crate::ops::isa::CPU_ENV`] forces a lesser path
-    /// (none: the im2col path).
-    pub(crate) fn best() -> Option<Simd> {
-        use crate::ops::isa::Isa;
-        if Isa::avx512() {
-            Some(Simd::Avx512)
-        } else if Isa::best() == Isa::Avx2 {
-            Some(Simd::Avx2)
-        } else {
-            None
-        }
-    }
-
-    /// Whether this CPU runs it (what the kernels' target features need).
-    fn runs(self) -> bool {
-        use crate::ops::isa::Isa;
-        match self {
-            Simd::Avx512 => Isa::avx512(),
-            Simd::Avx2 => Isa::Avx2.available(),
-        }
-    }
-
-    /// Every one this CPU runs (for tests of each).
-    #[cfg(test)]
-    pub(crate) fn all_available() -> Vec<Simd> {
-        [Simd::Avx512, Simd::Avx2]
-            .into_iter()
-            .filter(|s| s.runs())
-            .collect()
-    }
-}
 
 /// Calls kernel `$f` of instruction set `$simd`, which the caller checked with
 /// [`Simd::runs`].
