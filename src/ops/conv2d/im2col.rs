@@ -5,8 +5,8 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::implicit::{self, Rows};
-use super::{direct, small, Argmax, Saved, IMAGES_PER_PARTIAL};
+use super::implicit::Rows;
+use super::{direct, flipped, small, Argmax, Saved, IMAGES_PER_PARTIAL};
 use crate::element::Element;
 use crate::ops::geom::{ConvGeom, PoolGeom};
 use crate::ops::pool2d::kernels::{max_pool_plane, NONE};
@@ -349,23 +349,24 @@ pub(super) fn forward_in<E: Element>(
                 if let Some((r, offs)) = &padded {
                     r.pad(xb, cols);
                     r.correlate(cols, offs, w, y, bias.is_some());
-                }
-                for (r0, n_rows) in chunks(g, rows).filter(|_| padded.is_none()) {
-                    let n = n_rows * g.w_out;
-                    let cs = col_stride(g, n);
-                    im2col(g, xb, (r0, n_rows), (cols, cs));
-                    if ckk <= SMALL_K {
-                        small::matmul_acc((g.c_out, hw_out, ckk), y, w, cols);
-                    } else {
-                        matmul(
-                            (g.c_out, n, ckk),
-                            (&mut y[r0 * g.w_out..], hw_out),
-                            bias.is_some(),
-                            w,
-                            (ckk, 1),
-                            cols,
-                            (cs, 1),
-                        );
+                } else {
+                    for (r0, n_rows) in chunks(g, rows) {
+                        let n = n_rows * g.w_out;
+                        let cs = col_stride(g, n);
+                        im2col(g, xb, (r0, n_rows), (cols, cs));
+                        if ckk <= SMALL_K {
+                            small::matmul_acc((g.c_out, hw_out, ckk), y, w, cols);
+                        } else {
+                            matmul(
+                                (g.c_out, n, ckk),
+                                (&mut y[r0 * g.w_out..], hw_out),
+                                bias.is_some(),
+                                w,
+                                (ckk, 1),
+                                cols,
+                                (cs, 1),
+                            );
+                        }
                     }
                 }
                 match (pool, pooled) {
@@ -432,7 +433,7 @@ pub(super) fn backward_in<E: Element>(
     // Stride 1 with many taps: the input gradient straight from the padded output
     // gradient (`gcols` holds it), with the flipped kernel; no col2im.
     let grad_padded = match gx_parts.iter().any(Option::is_some) {
-        true => Rows::input_grad::<E>(g).map(|r| (r, r.offsets(), implicit::flipped(g, s.w))),
+        true => Rows::input_grad::<E>(g).map(|r| (r, r.offsets(), flipped(g, s.w))),
         false => None,
     };
     let scratch = || {

@@ -32,7 +32,6 @@ pub(super) struct Rows {
 impl Rows {
     /// The forward pass of `g`, when this path takes it.
     pub(super) fn forward<E: Element>(g: &ConvGeom) -> Option<Self> {
-        let unit = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
         let rows = Self {
             c_in: g.c_in,
             c_out: g.c_out,
@@ -45,14 +44,13 @@ impl Rows {
             h_out: g.h_out,
             w_out: g.w_out,
         };
-        (unit && rows.pays::<E>()).then_some(rows)
+        (unit(g) && rows.pays::<E>()).then_some(rows)
     }
 
     /// The input gradient of `g` (a correlation of the output gradient), when this path
     /// takes it: padding `K - 1 - P` must not be negative.
     pub(super) fn input_grad<E: Element>(g: &ConvGeom) -> Option<Self> {
-        let unit = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
-        if !unit || g.ph >= g.kh || g.pw >= g.kw {
+        if !unit(g) || g.ph >= g.kh || g.pw >= g.kw {
             return None;
         }
         let rows = Self {
@@ -176,14 +174,7 @@ impl Rows {
     }
 }
 
-/// `w` `(O, C, KH, KW)` flipped and transposed: `(C, O, KH, KW)`, the kernel of the
-/// input gradient.
-pub(super) fn flipped<E: Element>(g: &ConvGeom, w: &[E]) -> Vec<E> {
-    let kk = g.kh * g.kw;
-    let mut wf = vec![E::zero(); w.len()];
-    for (i, v) in wf.iter_mut().enumerate() {
-        let (c, o, t) = (i / (g.c_out * kk), i / kk % g.c_out, i % kk);
-        *v = w[(o * g.c_in + c) * kk + kk - 1 - t];
-    }
-    wf
+/// Stride 1 and no dilation on both axes.
+fn unit(g: &ConvGeom) -> bool {
+    g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1
 }

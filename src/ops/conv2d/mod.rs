@@ -2,8 +2,9 @@
 //!
 //! [`cpu`] chooses the kernels, here and nowhere else: the direct kernels ([`direct`]:
 //! AVX-512, or AVX2 + FMA for few taps) for f32 convolutions they handle, else im2col
-//! ([`im2col`]: gemm, or [`small`]'s loops for kernels with few taps). [`generic`] builds the op from dfdx ops
-//! (the CUDA path, and the reference). On `Cpu`, work is split across cores by image;
+//! ([`im2col`]: gemm, from the padded image for stride 1 ([`implicit`]), or [`small`]'s
+//! loops for kernels with few taps). [`generic`] builds the op from dfdx ops (the CUDA
+//! path, and the reference). On `Cpu`, work is split across cores by image;
 //! weight gradients are summed over fixed chunks of images in a fixed order, so results
 //! do not depend on the scheduling.
 
@@ -243,4 +244,16 @@ pub(crate) enum Argmax {
     /// No pooling, direct path: 1 where the output is positive, else 0 (empty without
     /// ReLU).
     Positive(Scratch<u8>),
+}
+
+/// `w` `(O, C, KH, KW)` flipped and transposed: `(C, O, KH, KW)`, the kernel of the
+/// input gradient.
+fn flipped<E: Element>(g: &ConvGeom, w: &[E]) -> Vec<E> {
+    let kk = g.kh * g.kw;
+    let mut wf = vec![E::zero(); w.len()];
+    for (i, v) in wf.iter_mut().enumerate() {
+        let (c, o, t) = (i / (g.c_out * kk), i / kk % g.c_out, i % kk);
+        *v = w[(o * g.c_in + c) * kk + kk - 1 - t];
+    }
+    wf
 }

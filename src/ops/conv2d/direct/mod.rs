@@ -287,13 +287,12 @@ pub(crate) fn backward_plain(
         return zero();
     }
     let (offs, offs_g) = (l.offsets(), lg.offsets());
-    // w (O, C, K, K) flipped and transposed: (C, O, K, K), for the input gradient.
-    let kk = l.k * l.k;
-    let mut wf = vec![0.0f32; if gx.is_some() { w.len() } else { 0 }];
-    for (i, v) in wf.iter_mut().enumerate() {
-        let (c, o, t) = (i / (l.c_out * kk), i / kk % l.c_out, i % kk);
-        *v = w[(o * l.c_in + c) * kk + kk - 1 - t];
-    }
+    // The kernel of the input gradient.
+    let wf = if gx.is_some() {
+        super::flipped(g, w)
+    } else {
+        Vec::new()
+    };
     let has_gx = gx.is_some();
     let mut items: Vec<(usize, Option<&mut [f32]>)> = match gx {
         Some(gx) => gx.chunks_mut(chw).map(Some).enumerate().collect(),
