@@ -2,6 +2,8 @@
 //! and multiplied by the weights (with gemm, or [`small`]'s loops for few taps), with
 //! fused bias, ReLU and max pooling; any element type, geometry and pooling.
 
+use std::borrow::Cow;
+
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -302,7 +304,7 @@ pub(super) fn forward_in<E: Element>(
     }
     let rows = chunk_rows(g, budget);
     // Stride 1 with many taps: no im2col matrix (`cols` holds the padded image instead).
-    let padded = Rows::forward::<E>(g).map(|r| (r, r.offsets()));
+    let padded = Rows::forward::<E>(g).map(|r| (r, r.prepare(Cow::Borrowed(w))));
     // Without a kept argmax (inference), pooling writes it to a per-thread scratch.
     let keep_arg = !arg.is_empty();
     let scratch = || {
@@ -346,9 +348,9 @@ pub(super) fn forward_in<E: Element>(
                 } else if ckk <= SMALL_K {
                     y.fill(E::zero());
                 }
-                if let Some((r, offs)) = &padded {
+                if let Some((r, kernel)) = &padded {
                     r.pad(xb, cols);
-                    r.correlate(cols, offs, w, y, bias.is_some());
+                    r.correlate(cols, kernel, y, bias.is_some());
                 } else {
                     for (r0, n_rows) in chunks(g, rows) {
                         let n = n_rows * g.w_out;
@@ -421,7 +423,14 @@ pub(super) fn backward_in<E: Element>(
 ) -> (Vec<E>, Vec<E>) {
     let (chw, ckk, hw_out) = (g.c_in * g.h * g.w, g.taps(), g.h_out * g.w_out);
     let gy_len = gy.len() / g.batch.max(1);
-    let zero = || (vec![E::zero(); g.c_out * ckk], vec![E::zero(); g.c_out]);
+    // Stride 1, 3x3, enough channels: the weight gradient in Winograd's domain (16
+    // matrices (O, C) per partial, transformed to (O, C, 3, 3) once at the end).
+    let wino = Rows::forward::<E>(g).and_then(|r| r.winograd_tiles::<E>().map(|t| (r, t)));
+    let gw_len = match wino {
+        Some(_) => 16 * g.c_out * g.c_in,
+        None => g.c_out * ckk,
+    };
+    let zero = || (vec![E::zero(); gw_len], vec![E::zero(); g.c_out]);
     if gy.is_empty() || chw == 0 {
         return zero();
     }
@@ -433,7 +442,7 @@ pub(super) fn backward_in<E: Element>(
     // Stride 1 with many taps: the input gradient straight from the padded output
     // gradient (`gcols` holds it), with the flipped kernel; no col2im.
     let grad_padded = match gx_parts.iter().any(Option::is_some) {
-        true => Rows::input_grad::<E>(g).map(|r| (r, r.offsets(), flipped(g, s.w))),
+        true => Rows::input_grad::<E>(g).map(|r| (r, r.prepare(Cow::Owned(flipped(g, s.w))))),
         false => None,
     };
     let scratch = || {
@@ -444,15 +453,14 @@ pub(super) fn backward_in<E: Element>(
         });
         let n = rows * g.w_out;
         let gc = match &grad_padded {
-            Some((r, _, _)) => r.padded_len(),
+            Some((r, _)) => r.padded_len(),
             None => ckk * n,
         };
-        (
-            zero(),
-            Local::<E>::stale(ckk * col_stride(g, n)),
-            Local::<E>::stale(gc),
-            gyc,
-        )
+        let cols = match &wino {
+            Some((r, _)) => r.padded_len(),
+            None => ckk * col_stride(g, n),
+        };
+        (zero(), Local::<E>::stale(cols), Local::<E>::stale(gc), gyc)
     };
     // w^T (CKK, O), contiguous, for the thin-product loops of the input gradient.
     let mut w_t = vec![E::zero(); if ckk <= SMALL_K { ckk * g.c_out } else { 0 }];
@@ -511,19 +519,35 @@ pub(super) fn backward_in<E: Element>(
             gb[o] += small::sum(row);
         }
         let mut gxb = gxb;
-        if let Some((r, offs, wf)) = &grad_padded {
+        if let Some((r, kernel)) = &grad_padded {
             if let Some(gxb) = gxb.take() {
                 r.pad(gyc_b, gcols);
-                r.correlate(gcols, offs, wf, gxb, true);
+                r.correlate(gcols, kernel, gxb, true);
+            }
+        }
+        if let Some((r, tiles)) = &wino {
+            r.pad(xb, cols);
+            let (Some(xp), Some(gyc), Some(p)) =
+                (E::as_f32s(cols), E::as_f32s(gyc_b), E::as_f32s_mut(gw))
+            else {
+                unreachable!("winograd runs f32 only")
+            };
+            tiles.weight_grad_acc(xp, gyc, p);
+            if gxb.is_none() {
+                return;
             }
         }
         for (r0, n_rows) in chunks(g, rows) {
             let n = n_rows * g.w_out;
             let cs = col_stride(g, n);
-            im2col(g, xb, (r0, n_rows), (cols, cs));
+            if wino.is_none() {
+                im2col(g, xb, (r0, n_rows), (cols, cs));
+            }
             // This chunk's columns of gy (O, HoWo).
             let gy_c = &gyc_b[r0 * g.w_out..];
-            if ckk <= SMALL_K {
+            if wino.is_some() {
+                // Summed above.
+            } else if ckk <= SMALL_K {
                 // gw (O, CKK) += gy (O, n) * cols^T (n, CKK)
                 small::matmul_bt_acc((g.c_out, ckk, hw_out), gw, gyc_b, cols);
             } else {
@@ -576,6 +600,17 @@ pub(super) fn backward_in<E: Element>(
             acc
         })
         .collect();
+    if let Some((_, tiles)) = &wino {
+        let (p, gb) = partials
+            .into_iter()
+            .fold(zero(), |(mut p, mut gb), (p2, gb2)| {
+                add_into(&mut p, &p2);
+                add_into(&mut gb, &gb2);
+                (p, gb)
+            });
+        let p = E::as_f32s(&p).expect("winograd runs f32 only");
+        return (crate::element::from_f32s(tiles.kernel_grad(p)), gb);
+    }
     // The product path sums gw transposed, (CKK, O).
     let transposed = ckk > SMALL_K;
     partials

@@ -8,7 +8,10 @@
 //! The input gradient of such a convolution is one too: the output gradient, padded by
 //! `K - 1 - P`, correlated with the flipped kernel (`w` transposed to `(C, O, KH, KW)`).
 
+use std::borrow::Cow;
+
 use super::im2col::SMALL_K;
+use super::winograd::{Tiles, Winograd};
 use crate::element::Element;
 use crate::ops::gemm::{self, gemm_serial, Operand, Select};
 use crate::ops::geom::ConvGeom;
@@ -44,7 +47,7 @@ impl Rows {
             h_out: g.h_out,
             w_out: g.w_out,
         };
-        (unit(g) && rows.pays::<E>()).then_some(rows)
+        (unit(g) && (rows.pays::<E>() || rows.winograd::<E>())).then_some(rows)
     }
 
     /// The input gradient of `g` (a correlation of the output gradient), when this path
@@ -65,7 +68,7 @@ impl Rows {
             h_out: g.h,
             w_out: g.w,
         };
-        rows.pays::<E>().then_some(rows)
+        (rows.pays::<E>() || rows.winograd::<E>()).then_some(rows)
     }
 
     /// f32 on typenet's product, enough taps for a product (else im2col's thin loops),
@@ -84,6 +87,45 @@ impl Rows {
             && (self.w + 2 * self.pw).checked_sub(self.kw) == Some(self.w_out - 1)
     }
 
+    /// 3x3 kernels, f32 on typenet's product, and enough channels for products of
+    /// `O x C` by `C x tiles` (measured in BENCHMARKS.md). The sizes must match.
+    fn winograd<E: Element>(&self) -> bool {
+        E::IS_F32
+            && gemm::available()
+            && (self.kh, self.kw) == (3, 3)
+            && self.c_in >= 4
+            && self.c_out >= 8
+            && self.h_out > 0
+            && self.w_out > 0
+            && self.hp() - 2 == self.h_out
+            && self.wp() - 2 == self.w_out
+    }
+
+    /// The kernel `w` `(O, C * KH * KW)` ready for [`Rows::correlate`].
+    pub(super) fn prepare<'w, E: Element>(&self, w: Cow<'w, [E]>) -> Kernel<'w, E> {
+        match E::as_f32s(&w) {
+            Some(w) if self.winograd::<E>() => Kernel::Winograd(Winograd::new(self.tiles(), w)),
+            _ => Kernel::Taps {
+                offs: self.offsets(),
+                w,
+            },
+        }
+    }
+
+    /// This correlation's Winograd tiling, when [`Rows::prepare`] takes Winograd for it.
+    pub(super) fn winograd_tiles<E: Element>(&self) -> Option<Tiles> {
+        self.winograd::<E>().then(|| self.tiles())
+    }
+
+    fn tiles(&self) -> Tiles {
+        Tiles {
+            c_in: self.c_in,
+            c_out: self.c_out,
+            hp: self.hp(),
+            wp: self.wp(),
+        }
+    }
+
     fn hp(&self) -> usize {
         self.h + 2 * self.ph
     }
@@ -98,7 +140,7 @@ impl Rows {
     }
 
     /// The offset of each tap `(c, ki, kj)` in the padded copy, increasing.
-    pub(super) fn offsets(&self) -> Vec<usize> {
+    fn offsets(&self) -> Vec<usize> {
         let mut v = Vec::with_capacity(self.c_in * self.kh * self.kw);
         for c in 0..self.c_in {
             for ki in 0..self.kh {
@@ -131,19 +173,27 @@ impl Rows {
         }
     }
 
-    /// `y` `(O, Ho, Wo)` `[+]=` the correlation of the padded copy `xp` with `w` `(O,
-    /// C * KH * KW)`; `offs` from [`Rows::offsets`].
+    /// `y` `(O, Ho, Wo)` `[+]=` the correlation of the padded copy `xp` with the kernel
+    /// (from [`Rows::prepare`]).
     ///
     /// # Panics
     /// When a slice is too short for the sizes (a bug in the caller), or `E` is not f32.
     pub(super) fn correlate<E: Element>(
         &self,
         xp: &[E],
-        offs: &[usize],
-        w: &[E],
+        kernel: &Kernel<'_, E>,
         y: &mut [E],
         accumulate: bool,
     ) {
+        let (offs, w) = match kernel {
+            Kernel::Taps { offs, w } => (offs, w),
+            Kernel::Winograd(k) => {
+                let (Some(xp), Some(y)) = (E::as_f32s(xp), E::as_f32s_mut(y)) else {
+                    panic!("winograd conv: f32 only");
+                };
+                return k.correlate(xp, y, accumulate);
+            }
+        };
         let taps = self.c_in * self.kh * self.kw;
         let hw_out = self.h_out * self.w_out;
         let c_out = self.c_out;
@@ -172,6 +222,14 @@ impl Rows {
             gemm_serial((c_out, self.w_out, taps), a, b, c, hw_out, accumulate, sel);
         }
     }
+}
+
+/// A kernel ready for [`Rows::correlate`].
+pub(super) enum Kernel<'w, E: Clone> {
+    /// `w` `(O, C * KH * KW)` and the offset of each tap in the padded copy.
+    Taps { offs: Vec<usize>, w: Cow<'w, [E]> },
+    /// 3x3, transformed for Winograd's F(2x2, 3x3).
+    Winograd(Winograd),
 }
 
 /// Stride 1 and no dilation on both axes.

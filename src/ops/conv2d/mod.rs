@@ -15,6 +15,7 @@ mod implicit;
 mod small;
 #[cfg(test)]
 mod tests;
+mod winograd;
 
 use dfdx::prelude::*;
 use rayon::prelude::*;

@@ -50,23 +50,28 @@ fn im2col_chunks_match_naive_loops() {
     use super::im2col::{backward_in, forward_in};
     use super::{Argmax, Saved};
     use crate::ops::geom::ConvGeom;
+    // (c_in, h = w, c_out, stride, padding, dilation, kernel)
     let cases = [
-        (32usize, 9usize, 5usize, 1usize, 1usize, 1usize),
-        (7, 11, 6, 2, 1, 1),
-        (40, 6, 3, 1, 0, 1),
-        (5, 13, 4, 2, 2, 2),
-        (9, 10, 3, 3, 0, 1),
+        (32usize, 9usize, 5usize, 1usize, 1usize, 1usize, 3usize),
+        (7, 11, 6, 2, 1, 1, 3),
+        (40, 6, 3, 1, 0, 1, 3),
+        (5, 13, 4, 2, 2, 2, 3),
+        (9, 10, 3, 3, 0, 1, 3),
         // 64 outputs per chunk: padded im2col rows.
-        (36, 8, 5, 1, 1, 1),
-        // Rows of 16 and more, 1024 outputs per row and more: the product straight from
-        // the padded image, forward and input gradient (padded, and padded only for the
-        // gradient), forward only, input gradient only.
-        (40, 26, 40, 1, 1, 1),
-        (20, 20, 64, 1, 0, 1),
-        (64, 18, 20, 1, 0, 1),
+        (36, 8, 5, 1, 1, 1, 3),
+        // 3x3, stride 1, 4 channels and more in, 8 and more out: Winograd, forward, input
+        // gradient (padded, and padded only for the gradient) and weight gradient; the
+        // input gradient only (5 -> 32), forward and weight gradient only (4 -> 8, odd sizes).
+        (40, 26, 40, 1, 1, 1, 3),
+        (20, 20, 64, 1, 0, 1, 3),
+        (64, 18, 20, 1, 0, 1, 3),
+        (4, 7, 8, 1, 1, 1, 3),
+        // Rows of 16 and more, 1024 outputs per row and more, not 3x3: the product
+        // straight from the padded image, forward only and input gradient only.
+        (20, 20, 64, 1, 2, 1, 5),
+        (64, 18, 20, 1, 2, 1, 5),
     ];
-    for &(c_in, h, c_out, s, p, d) in &cases {
-        let k = 3;
+    for &(c_in, h, c_out, s, p, d, k) in &cases {
         let ho = (h + 2 * p - d * (k - 1) - 1) / s + 1;
         let g = ConvGeom {
             batch: 2,
@@ -88,7 +93,7 @@ fn im2col_chunks_match_naive_loops() {
         let x: Vec<f32> = (0..2 * c_in * h * h)
             .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
             .collect();
-        let w: Vec<f32> = (0..c_out * c_in * 9)
+        let w: Vec<f32> = (0..c_out * c_in * k * k)
             .map(|i| ((i * 104729) % 997) as f32 / 997.0 - 0.5)
             .collect();
         let gy: Vec<f32> = (0..2 * c_out * ho * ho)
