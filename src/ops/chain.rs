@@ -9,7 +9,7 @@ use super::conv2d::{self, direct, im2col, Argmax, Saved};
 use super::dense::kernels::{backward as dense_backward, forward as dense_forward, input_grad};
 use super::dense::{self, Sizes};
 use super::geom::{conv_geom, pool_geom, ConvGeom, PoolGeom};
-use super::scratch::{copy_of, Scratch};
+use super::scratch::{data_of, Scratch};
 use super::tape::{add_into, put_grad, take_grad, untape};
 use super::{Conv2DParams, DenseParams};
 use crate::element::{f32s, f32s_mut, from_f32s, Element, Tensor4};
@@ -89,8 +89,8 @@ fn fused<B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
     let (o, i) = *dw.shape();
     let batch = x.shape().0;
     let (x, w, bias, mut tape) = untape(x, w, bias)?;
-    let (xd, wd) = (copy_of(&x), copy_of(&w));
-    let bd = bias.as_ref().map(copy_of);
+    let (xd, wd) = (data_of(&x), data_of(&w));
+    let bd = bias.as_ref().map(data_of);
     let s = Sizes {
         batch: g.batch,
         inputs: i.size(),
@@ -111,12 +111,13 @@ fn fused<B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
         f32s_mut(&mut h),
         &mut arg,
     );
-    let dwd = copy_of(dw);
+    let dwd = data_of(dw);
     let (out, positive) = dense_forward(s, f32s(&h), f32s(&dwd), db, dp.relu, T::OWNS_TAPE);
     let y = x.device().try_tensor_from_vec(out, (batch, o))?;
     if T::OWNS_TAPE {
         let (y_id, dw, db) = (y.clone(), dw.clone(), db.cloned());
         tape.add_backward_op(move |grads| {
+            let (xd, wd, dwd) = (data_of(&x), data_of(&w), data_of(&dw));
             let mut gy = take_grad(grads, &y_id)?;
             let gyf = f32s_mut(&mut gy);
             let live = dense_backward(s, gyf, &positive, f32s(&h), grads, &dw, db.as_ref())?;

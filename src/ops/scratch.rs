@@ -1,7 +1,7 @@
-//! Reused buffers for the kernels' large per-step data (copies of the inputs kept for the
+//! Reused buffers for the kernels' large per-step data (masks and activations kept for the
 //! backward pass, packed operands): a buffer goes back to a small pool when dropped and
 //! the next step takes it again, so a training step does not allocate, zero-fill and
-//! page-fault megabytes it just freed.
+//! page-fault megabytes it just freed. And [`data_of`]: a tensor's elements without a copy.
 
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
@@ -146,16 +146,97 @@ macro_rules! slice_deref {
 }
 slice_deref!(Scratch, Local);
 
-/// A contiguous tensor's elements, in a reused buffer.
-pub fn copy_of<S: Shape, E: Dtype + Reuse>(t: &Tensor<S, E, Cpu>) -> Scratch<E> {
-    let mut s = Scratch::stale(t.shape().num_elements());
-    t.copy_into(&mut s[..]);
-    s
+/// A CPU tensor's elements in order: borrowed where they lie contiguous in its buffer
+/// (every tensor typenet's ops make, and dfdx's but broadcasts and permutations), else
+/// copied in order. dfdx 0.13 gives no slice of a tensor's data, and its `copy_into`
+/// copies the buffer as it lies (a permuted tensor's elements out of order).
+pub fn data_of<S: Shape, E: Dtype>(t: &Tensor<S, E, Cpu>) -> Data<'_, E> {
+    match contiguous(t) {
+        Some(s) => Data::Borrowed(s),
+        None => Data::Copied(t.as_vec()),
+    }
+}
+
+/// A tensor's elements, from [`data_of`].
+pub enum Data<'a, E> {
+    Borrowed(&'a [E]),
+    Copied(Vec<E>),
+}
+
+impl<E> Deref for Data<'_, E> {
+    type Target = [E];
+    fn deref(&self) -> &[E] {
+        match self {
+            Data::Borrowed(s) => s,
+            Data::Copied(c) => c,
+        }
+    }
+}
+
+/// `t`'s elements as a slice of its buffer, when they lie there in order.
+fn contiguous<S: Shape, E: Dtype>(t: &Tensor<S, E, Cpu>) -> Option<&[E]> {
+    let shape = *t.shape();
+    let n = shape.num_elements();
+    if n == 0 {
+        return Some(&[]);
+    }
+    let (sizes, strides) = (shape.concrete(), shape.strides());
+    let zero = S::Concrete::default();
+    // dfdx indexes a tensor's buffer at the sum of index times stride (no offset), and
+    // checks the buffer's bounds: `base` is its element 0.
+    let base: *const E = &t[zero];
+    let at = |i: S::Concrete| (&t[i] as *const E as usize).wrapping_sub(base as usize);
+    let size = std::mem::size_of::<E>();
+    for d in 0..S::NUM_DIMS {
+        let mut i = zero;
+        i[d] = 1;
+        if sizes[d] > 1 && at(i) != strides[d] * size {
+            return None;
+        }
+    }
+    let mut last = zero;
+    for d in 0..S::NUM_DIMS {
+        last[d] = sizes[d] - 1;
+    }
+    if at(last) != (n - 1) * size {
+        return None;
+    }
+    // SAFETY: elements 0 and n - 1 of the tensor's buffer (one `Vec`, initialised up to its
+    // length) exist (dfdx's bounds-checked index reached them), so 0..n are in it; the
+    // strides just checked are the row-major ones, so they are the tensor's elements in
+    // order. The borrow of `t` keeps the buffer alive and unchanged: dfdx writes a shared
+    // buffer only after copying it (`Arc::make_mut`), and this one is shared with `t`.
+    Some(unsafe { std::slice::from_raw_parts(base, n) })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_of_borrows_contiguous_tensors_and_copies_others() {
+        let dev = Cpu::default();
+        let t = dev.tensor([[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+        let d = data_of(&t);
+        assert!(matches!(d, Data::Borrowed(_)));
+        assert_eq!(&d[..], &t.as_vec()[..]);
+        // A permutation and a broadcast: strides that are not row-major, copied in order.
+        let p = t.clone().permute::<_, Axes2<1, 0>>();
+        let d = data_of(&p);
+        assert!(matches!(d, Data::Copied(_)));
+        assert_eq!(&d[..], &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+        let b: Tensor<Rank2<2, 3>, f32, Cpu> = dev.tensor([7.0f32, 8.0, 9.0]).broadcast();
+        let d = data_of(&b);
+        assert!(matches!(d, Data::Copied(_)));
+        assert_eq!(&d[..], &[7.0, 8.0, 9.0, 7.0, 8.0, 9.0]);
+        // Sizes of 1 (any stride), a scalar, no elements.
+        let one = dev.tensor([[[5.0f32]], [[6.0]]]);
+        assert!(matches!(data_of(&one), Data::Borrowed(s) if s == [5.0, 6.0]));
+        let s = dev.tensor(4.0f32);
+        assert!(matches!(data_of(&s), Data::Borrowed(v) if v == [4.0]));
+        let e: Tensor<(usize, Const<3>), f32, Cpu> = dev.zeros_like(&(0, Const));
+        assert!(data_of(&e).is_empty());
+    }
 
     #[test]
     fn local_buffers_come_back_in_order() {

@@ -9,7 +9,7 @@ mod math;
 use dfdx::prelude::*;
 
 use super::isa::Isa;
-use super::scratch::copy_of;
+use super::scratch::data_of;
 use crate::element::Element;
 
 /// An activation typenet runs as one op, with dfdx's semantics (gradients at kinks
@@ -37,14 +37,15 @@ pub fn cpu<S: Shape, E: Element, T: Tape<E, Cpu>>(
     crate::alloc::tune_allocator();
     let isa = Isa::best();
     let (x, mut tape) = x.try_contiguous()?.split_tape();
-    let xs = copy_of(&x);
+    let xs = data_of(&x);
     let mut out = vec![E::zero(); xs.len()];
     kernels::forward(isa, act, &xs, &mut out);
     let y = x.device().try_tensor_from_vec(out, *x.shape())?;
     if T::OWNS_TAPE {
-        // Ghosts: the backward pass needs only the ids, not the tensors' data.
-        let (x, y_id) = (x.ghost(), y.ghost());
+        // `x` itself (its data, borrowed again there), `y` as a ghost (its id).
+        let y_id = y.ghost();
         tape.add_backward_op(move |grads| {
+            let xs = data_of(&x);
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_id)?);
             kernels::backward(isa, act, &xs, &gy, grads.get_or_alloc_mut(&x)?);
             **grads.get_or_alloc_mut(&y_id)? = gy;

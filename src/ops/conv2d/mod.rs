@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 pub use self::generic::generic;
 use super::geom::{conv_geom, pool_geom, ConvGeom, PoolGeom};
-use super::scratch::{copy_of, Scratch};
+use super::scratch::{data_of, Scratch};
 use super::tape::{add_into, put_grad, take_grad, untape};
 use super::Conv2DParams;
 use crate::element::{f32s, f32s_mut, from_f32s, Element, Tensor4};
@@ -98,9 +98,8 @@ fn run<B: Dim, E: Element, T: Tape<E, Cpu>>(
     };
     let path = Path::choose::<E>(&g, pool.as_ref(), allow_direct);
     let (x, w, bias, mut tape) = untape(x, w, bias)?;
-    let xd = copy_of(&x);
-    let wd = copy_of(&w);
-    let bd = bias.as_ref().map(copy_of);
+    let (xd, wd) = (data_of(&x), data_of(&w));
+    let bd = bias.as_ref().map(data_of);
 
     let (h_out, w_out) = pool.map_or((g.h_out, g.w_out), |pg| (pg.h_out, pg.w_out));
     // The unpooled direct kernels allocate their output (written once, not zeroed first).
@@ -172,6 +171,7 @@ fn run<B: Dim, E: Element, T: Tape<E, Cpu>>(
     if T::OWNS_TAPE {
         let y_id = y.clone();
         tape.add_backward_op(move |grads| {
+            let (xd, wd) = (data_of(&x), data_of(&w));
             let mut gy = take_grad(grads, &y_id)?;
             if !mask.is_empty() {
                 gy.par_chunks_mut(CHUNK)

@@ -6,7 +6,7 @@ use dfdx::prelude::*;
 use super::Sizes;
 use crate::element::{f32s, f32s_mut, Element};
 use crate::ops::gemm::{gemm, gemm_select, Operand, Select};
-use crate::ops::scratch::{copy_of, Scratch};
+use crate::ops::scratch::{data_of, Scratch};
 
 /// `relu?(x W^T + bias)` (f32 data, `E` = f32) as a new output vector, and which outputs
 /// were positive (when `keep_mask`, for ReLU's gradient).
@@ -33,7 +33,7 @@ pub(crate) fn forward<O: Dim, E: Element>(
         cs: ni,
     };
     gemm((nb, no, ni), xa, wt, y, no, false);
-    let b = bias.map(copy_of);
+    let b = bias.map(data_of);
     for row in y.chunks_exact_mut(no.max(1)) {
         if let Some(b) = &b {
             for (v, &b) in row.iter_mut().zip(f32s(b)) {

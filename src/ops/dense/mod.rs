@@ -13,7 +13,7 @@ use dfdx::prelude::*;
 
 pub use self::generic::generic;
 use self::kernels::{backward, forward, input_grad};
-use super::scratch::copy_of;
+use super::scratch::data_of;
 use super::tape::{put_grad, take_grad};
 use super::DenseParams;
 use crate::element::{f32s, f32s_mut, Element};
@@ -63,13 +63,13 @@ fn fast<S: Shape, B: Dim, I: Dim, O: Dim, E: Element, T: Tape<E, Cpu>>(
         outputs: o.size(),
     };
     let (x, mut tape) = x.try_contiguous()?.split_tape();
-    let xd = copy_of(&x);
-    let wd = copy_of(w);
+    let (xd, wd) = (data_of(&x), data_of(w));
     let (out, positive) = forward(s, f32s(&xd), f32s(&wd), bias, p.relu, T::OWNS_TAPE);
     let y = x.device().try_tensor_from_vec(out, (batch, o))?;
     if T::OWNS_TAPE {
         let (y_id, w, bias) = (y.clone(), w.clone(), bias.cloned());
         tape.add_backward_op(move |grads| {
+            let (xd, wd) = (data_of(&x), data_of(&w));
             let mut gy = take_grad(grads, &y_id)?;
             let g = f32s_mut(&mut gy);
             let live = backward(s, g, &positive, f32s(&xd), grads, &w, bias.as_ref())?;

@@ -9,7 +9,7 @@ use dfdx::prelude::*;
 
 use self::kernels::Mask;
 use super::isa::Isa;
-use super::scratch::copy_of;
+use super::scratch::data_of;
 use crate::element::Element;
 
 /// See [`crate::Backend::dropout`]: kept elements are scaled by `1 / (1 - rate)`, as dfdx
@@ -25,7 +25,7 @@ pub fn cpu<S: Shape, E: Element, T: Tape<E, Cpu>>(
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let mut out = vec![E::zero(); x.shape().num_elements()];
     {
-        let xs = copy_of(&x);
+        let xs = data_of(&x);
         kernels::apply(isa, mask, scale, &xs, &mut out, false);
     }
     let y = x.device().try_tensor_from_vec(out, *x.shape())?;

@@ -11,7 +11,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 pub use self::generic::generic;
-use super::scratch::copy_of;
+use super::scratch::data_of;
 use super::tape::{put_grad, take_grad};
 use crate::element::Element;
 
@@ -36,9 +36,9 @@ pub fn cpu<B: Dim, L: Dim, V: Dim, M: Dim, E: Element, T: Tape<E, Cpu>>(
     let (b, l) = *tokens.shape();
     let (v, m) = *table.shape();
     let (tokens, mut tape) = tokens.try_contiguous()?.split_tape();
-    let ids = token_ids(&copy_of(&tokens), v.size()).ok_or(CpuError::WrongNumElements)?;
+    let ids = token_ids(&data_of(&tokens), v.size()).ok_or(CpuError::WrongNumElements)?;
     let (len, dim) = (l.size(), m.size());
-    let rows = copy_of(table);
+    let rows = data_of(table);
     let mut out = vec![E::zero(); b.size() * dim * len];
     if !out.is_empty() {
         out.par_chunks_mut(dim * len)

@@ -9,7 +9,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 pub use self::generic::{concat as concat_generic, sum as sum_generic};
-use super::scratch::copy_of;
+use super::scratch::data_of;
 use super::tape::{add_into, put_grad, take_grad};
 use crate::element::Element;
 
@@ -58,7 +58,7 @@ pub fn cpu_concat<A: Shape, B: Shape, O: Shape, E: Element, T: Tape<E, Cpu> + Me
     let (a, ta) = a.try_contiguous()?.split_tape();
     let (b, tb) = b.try_contiguous()?.split_tape();
     let mut tape = ta.merge(tb);
-    let (ad, bd) = (copy_of(&a), copy_of(&b));
+    let (ad, bd) = (data_of(&a), data_of(&b));
     let n = g.na + g.nb;
     let mut y = vec![E::zero(); g.batch * n];
     y.par_chunks_mut(n)
@@ -103,17 +103,17 @@ pub fn cpu_sum<S: Shape, E: Element, T: Tape<E, Cpu> + Merge<T>>(
         ins.push(x);
     }
     // The first two summed in one pass into the output (no zero fill, no copy first).
-    let first = copy_of(&ins[0]);
+    let first = data_of(&ins[0]);
     let mut y: Vec<E> = match ins.get(1) {
         Some(b) => first
             .iter()
-            .zip(copy_of(b).iter())
+            .zip(data_of(b).iter())
             .map(|(&a, &b)| a + b)
             .collect(),
         None => first.to_vec(),
     };
     for x in ins.iter().skip(2) {
-        add_into(&mut y, &copy_of(x));
+        add_into(&mut y, &data_of(x));
     }
     let y = ins[0].device().try_tensor_from_vec(y, shape)?;
     if T::OWNS_TAPE {

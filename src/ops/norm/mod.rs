@@ -16,7 +16,7 @@ use dfdx::prelude::*;
 pub use self::generic::generic;
 use self::kernels::Layout;
 use super::isa::Isa;
-use super::scratch::copy_of;
+use super::scratch::data_of;
 use crate::element::Element;
 
 /// A batch-norm layer's tensors, as dfdx's `BatchNorm2D` and `BatchNorm1D` keep them.
@@ -68,7 +68,7 @@ pub fn cpu<const C: usize, S: Shape, E: Element, T: Tape<E, Cpu>>(
     let l = layout::<C, S>(x.shape()).ok_or(CpuError::WrongNumElements)?;
     let isa = Isa::best();
     let (x, mut tape) = x.try_contiguous()?.split_tape();
-    let xs = copy_of(&x);
+    let xs = data_of(&x);
     let e = |v: f64| E::from_f64(v).unwrap_or_default();
     let eps = args.epsilon;
     // Per channel: the mean and 1/std normalising, in f64.
@@ -112,10 +112,11 @@ pub fn cpu<const C: usize, S: Shape, E: Element, T: Tape<E, Cpu>>(
     kernels::affine(isa, l, &xs, &a, &b, &mut out);
     let y = x.device().try_tensor_from_vec(out, *x.shape())?;
     if T::OWNS_TAPE {
-        // Ghosts: the backward pass needs only the ids, not the tensors' data.
-        let (x, y_id) = (x.ghost(), y.ghost());
+        // `x` itself (its data, borrowed again there), `y` as a ghost (its id).
+        let y_id = y.ghost();
         let (gamma, beta) = (args.scale.ghost(), args.bias.ghost());
         tape.add_backward_op(move |grads| {
+            let xs = data_of(&x);
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_id)?);
             let mean: Vec<E> = stats.iter().map(|s| e(s.0)).collect();
             let sums = kernels::grad_sums(isa, l, &xs, &gy, &mean);

@@ -10,7 +10,7 @@ use dfdx::prelude::*;
 pub use self::generic::generic;
 use self::kernels::{pool_backward, pool_forward};
 use super::geom::pool_geom;
-use super::scratch::copy_of;
+use super::scratch::data_of;
 use super::tape::{put_grad, take_grad};
 use super::{Pool2DKind, PoolParams};
 use crate::element::{Element, Tensor4};
@@ -24,7 +24,7 @@ pub fn cpu<B: Dim, E: Element, T: Tape<E, Cpu>>(
     crate::alloc::tune_allocator();
     let g = pool_geom(x.shape(), p.into()).ok_or(CpuError::WrongNumElements)?;
     let (x, mut tape) = x.try_contiguous()?.split_tape();
-    let xd = copy_of(&x);
+    let xd = data_of(&x);
     let plane_out = g.h_out * g.w_out;
     let mut out = vec![E::zero(); g.planes * plane_out];
     let mut arg = match kind {

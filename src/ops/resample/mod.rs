@@ -14,7 +14,7 @@ pub use self::generic::{
     conv2d_transpose as conv2d_transpose_generic, upsample2d as upsample2d_generic,
 };
 pub use self::transpose::cpu_conv2d_transpose;
-use super::scratch::copy_of;
+use super::scratch::data_of;
 use super::tape::{put_grad, take_grad};
 use crate::element::{Element, Tensor4};
 
@@ -100,7 +100,7 @@ pub fn cpu_upsample2d<B: Dim, E: Element, T: Tape<E, Cpu>>(
         _ => return Err(CpuError::WrongNumElements),
     };
     let (x, mut tape) = x.try_contiguous()?.split_tape();
-    let xd = copy_of(&x);
+    let xd = data_of(&x);
     let mut y = vec![E::zero(); xd.len() * fh * fw];
     y.par_chunks_mut(ho * wo)
         .zip(xd.par_chunks(h * w))

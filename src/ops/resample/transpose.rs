@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::TransposeGeom;
 use crate::element::{Element, Tensor4};
-use crate::ops::scratch::copy_of;
+use crate::ops::scratch::data_of;
 use crate::ops::tape::{add_into, put_grad, take_grad, untape};
 
 impl TransposeGeom {
@@ -58,8 +58,8 @@ pub fn cpu_conv2d_transpose<B: Dim, E: Element, T: Tape<E, Cpu> + Merge<T>>(
     }
     let (b, _, _, _) = *x.shape();
     let (x, w, bias, mut tape) = untape(x, w, bias)?;
-    let (xd, wd) = (copy_of(&x), copy_of(&w));
-    let bd = bias.as_ref().map(copy_of);
+    let (xd, wd) = (data_of(&x), data_of(&w));
+    let bd = bias.as_ref().map(data_of);
     let (n_in, n_out, plane) = (
         g.c_in * g.h * g.w,
         g.c_out * g.h_out * g.w_out,
@@ -82,6 +82,7 @@ pub fn cpu_conv2d_transpose<B: Dim, E: Element, T: Tape<E, Cpu> + Merge<T>>(
     if T::OWNS_TAPE {
         let y_id = y.clone();
         tape.add_backward_op(move |grads| {
+            let (xd, wd) = (data_of(&x), data_of(&w));
             let gy = take_grad(grads, &y_id)?;
             let mut gx = vec![E::zero(); xd.len()];
             gx.par_chunks_mut(n_in)
