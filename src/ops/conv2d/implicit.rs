@@ -87,14 +87,16 @@ impl Rows {
             && (self.w + 2 * self.pw).checked_sub(self.kw) == Some(self.w_out - 1)
     }
 
-    /// 3x3 kernels, f32 on typenet's product, and enough channels for products of
-    /// `O x C` by `C x tiles` (measured in BENCHMARKS.md). The sizes must match.
+    /// 3x3 kernels, f32 on typenet's product, and enough channels that the products (`O x
+    /// C` by `C x tiles`) outweigh the transforms (per channel): at least 16 each side and
+    /// 512 pairs (measured: 16 -> 16 and fewer lose, 16 -> 32 and 24 -> 24 break even, 32
+    /// -> 16 wins by 5-10%, in BENCHMARKS.md). The sizes must match.
     fn winograd<E: Element>(&self) -> bool {
         E::IS_F32
             && gemm::available()
             && (self.kh, self.kw) == (3, 3)
-            && self.c_in >= 4
-            && self.c_out >= 8
+            && self.c_in.min(self.c_out) >= 16
+            && self.c_in * self.c_out >= 512
             && self.h_out > 0
             && self.w_out > 0
             && self.hp() - 2 == self.h_out

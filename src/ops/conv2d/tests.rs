@@ -59,18 +59,19 @@ fn im2col_chunks_match_naive_loops() {
         (9, 10, 3, 3, 0, 1, 3),
         // 64 outputs per chunk: padded im2col rows.
         (36, 8, 5, 1, 1, 1, 3),
-        // 3x3, stride 1, 4 channels and more in, 8 and more out: Winograd, forward, input
-        // gradient (padded, and padded only for the gradient) and weight gradient; the
-        // input gradient only (5 -> 32), forward and weight gradient only (4 -> 8, odd sizes).
+        // 3x3, stride 1, 16 channels and more on each side, 512 pairs and more: Winograd,
+        // forward, input gradient (padded, and padded only for the gradient) and weight
+        // gradient; odd sizes (16 -> 32 on 7 x 7).
         (40, 26, 40, 1, 1, 1, 3),
         (20, 20, 64, 1, 0, 1, 3),
         (64, 18, 20, 1, 0, 1, 3),
-        (4, 7, 8, 1, 1, 1, 3),
+        (16, 7, 32, 1, 1, 1, 3),
         // Rows of 16 and more, 1024 outputs per row and more, not 3x3: the product
         // straight from the padded image, forward only and input gradient only.
         (20, 20, 64, 1, 2, 1, 5),
         (64, 18, 20, 1, 2, 1, 5),
     ];
+    let mut winograd = 0;
     for &(c_in, h, c_out, s, p, d, k) in &cases {
         let ho = (h + 2 * p - d * (k - 1) - 1) / s + 1;
         let g = ConvGeom {
@@ -90,6 +91,8 @@ fn im2col_chunks_match_naive_loops() {
             h_out: ho,
             w_out: ho,
         };
+        let rows = super::implicit::Rows::forward::<f32>(&g);
+        winograd += rows.and_then(|r| r.winograd_tiles::<f32>()).is_some() as usize;
         let x: Vec<f32> = (0..2 * c_in * h * h)
             .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
             .collect();
@@ -160,5 +163,9 @@ fn im2col_chunks_match_naive_loops() {
             close(&gw, &gw_ref, "gw");
             close(&gx, &gx_ref, "gx");
         }
+    }
+    // The four Winograd cases above take it (where the CPU runs typenet's product).
+    if crate::ops::gemm::available() {
+        assert_eq!(winograd, 4);
     }
 }

@@ -24,6 +24,8 @@ use crate::ops::scratch::Local;
 /// Tiles (2x2 output blocks) per block of products: 64 tiles of 32 channels keep the
 /// transformed patches and the outputs (128 KiB each) in L2.
 const TILES: usize = 64;
+/// Tiles per block of the weight gradient's products, whose depth they are.
+const GRAD_TILES: usize = 128;
 
 /// The tiling of a 3x3 stride-1 correlation of `c_in` padded planes of `hp x wp` with
 /// `c_out` kernels, giving `c_out` planes of `h_out x w_out` (`hp - 2`, `wp - 2`).
@@ -49,10 +51,10 @@ impl Tiles {
         self.w_out().div_ceil(2)
     }
 
-    /// The blocks of tile rows, each about [`TILES`] tiles.
-    fn blocks(&self) -> impl Iterator<Item = Block> {
+    /// The blocks of tile rows, each about `tiles` tiles.
+    fn blocks(&self, tiles: usize) -> impl Iterator<Item = Block> {
         let (th, tw) = (self.h_out().div_ceil(2), self.tw());
-        let rows = (TILES / tw).clamp(1, th.max(1));
+        let rows = (tiles / tw).clamp(1, th.max(1));
         (0..th).step_by(rows).map(move |t0| Block {
             t0,
             nr: rows.min(th - t0),
@@ -60,9 +62,9 @@ impl Tiles {
         })
     }
 
-    /// Tiles in the largest block.
-    fn most(&self) -> usize {
-        self.blocks().next().map_or(0, |b| b.nr * b.tw)
+    /// Tiles in the largest block of about `tiles`.
+    fn most(&self, tiles: usize) -> usize {
+        self.blocks(tiles).next().map_or(0, |b| b.nr * b.tw)
     }
 
     /// `B^T d B` of block `b`'s patches of `xp` `(C, Hp, Wp)`: element `t` of tile `i` of
@@ -92,12 +94,12 @@ impl Tiles {
         );
         assert!(gy.len() >= c_out * hw_out, "winograd: gradient too short");
         assert!(p.len() >= 16 * c_out * c_in, "winograd: partial too short");
-        let most = self.most();
+        let most = self.most(GRAD_TILES);
         let mut v = Local::<f32>::stale(16 * c_in * most);
         let mut gt = Local::<f32>::stale(16 * c_out * most);
         let mut eo = Local::<f32>::stale(4 * most);
         let isa = Isa::best();
-        for b in self.blocks() {
+        for b in self.blocks(GRAD_TILES) {
             let nt = b.nr * b.tw;
             self.input(isa, b, xp, &mut v);
             for (o, go) in gy.chunks_exact(hw_out).take(c_out).enumerate() {
@@ -201,12 +203,12 @@ impl Winograd {
             y.len() >= c_out * h_out * w_out,
             "winograd: output too short"
         );
-        let most = t.most();
+        let most = t.most(TILES);
         let mut v = Local::<f32>::stale(16 * c_in * most);
         let mut m = Local::<f32>::stale(16 * c_out * most);
         let mut tmp = Local::<f32>::stale(12 * most);
         let isa = Isa::best();
-        for b in t.blocks() {
+        for b in t.blocks(TILES) {
             let nt = b.nr * b.tw;
             t.input(isa, b, xp, &mut v);
             for e in 0..16 {
@@ -606,6 +608,7 @@ mod tests {
             (8, 16, 34, 34),
             (5, 3, 10, 19),
             (16, 8, 18, 18),
+            (3, 8, 17, 18),
             (4, 4, 35, 6),
             (2, 7, 3, 40),
         ] {
@@ -645,6 +648,7 @@ mod tests {
             (3, 5, 7, 9),
             (8, 16, 34, 34),
             (5, 3, 10, 19),
+            (3, 8, 17, 18),
             (4, 4, 35, 6),
             (2, 7, 3, 40),
         ] {
