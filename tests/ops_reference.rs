@@ -842,6 +842,25 @@ fn maxpool_mnist_shape_matches_reference() {
     });
 }
 
+/// Average pooling without padding (LeNet-5's): 2x2 windows with stride 2 on even and odd
+/// planes, and 3x3 windows with stride 2 (the row loops' general case).
+#[test]
+fn avgpool_unpadded_shapes_match_reference() {
+    for (h, w, k, s) in [(28, 28, 2, 2), (7, 9, 2, 2), (9, 8, 3, 2), (5, 11, 3, 1)] {
+        check_pool(&PoolCase {
+            b: 2,
+            c: 3,
+            h,
+            w,
+            k: [k; 2],
+            s: [s; 2],
+            p: [0; 2],
+            max: false,
+            seed: 3,
+        });
+    }
+}
+
 #[test]
 fn conv_gradient_accumulates_when_input_is_used_twice() {
     // dfdx's CPU `slice` assigns instead of adding; our ops must add.

@@ -166,6 +166,10 @@ pub(crate) fn pool_forward<E: Element>(
             .zip(arg.par_chunks_mut(hw_out))
             .zip(x.par_chunks(hw))
             .for_each(|((y, a), xp)| max_pool_plane(g, xp, y, a)),
+        Pool2DKind::Avg if unpadded(g) => out
+            .par_chunks_mut(hw_out)
+            .zip(x.par_chunks(hw))
+            .for_each(|(y, xp)| avg_plane_unpadded(g, xp, y, scale)),
         Pool2DKind::Avg => out
             .par_chunks_mut(hw_out)
             .zip(x.par_chunks(hw))
@@ -184,6 +188,60 @@ pub(crate) fn pool_forward<E: Element>(
                     }
                 }
             }),
+    }
+}
+
+/// Every window inside the plane (no padding): the average pooling's row loops below.
+fn unpadded(g: &PoolGeom) -> bool {
+    let fits = |o: usize, s: usize, k: usize, n: usize| o == 0 || (o - 1) * s + k <= n;
+    g.ph == 0 && g.pw == 0 && fits(g.h_out, g.sh, g.kh, g.h) && fits(g.w_out, g.sw, g.kw, g.w)
+}
+
+/// One plane's average pooling without padding, a window row at a time (the same sums,
+/// in the same order, as the per-output loops: rows, then columns).
+fn avg_plane_unpadded<E: Element>(g: &PoolGeom, xp: &[E], y: &mut [E], scale: E) {
+    for (oi, yr) in y.chunks_exact_mut(g.w_out).enumerate() {
+        yr.fill(E::zero());
+        for ki in 0..g.kh {
+            let row = &xp[(oi * g.sh + ki) * g.w..][..g.w];
+            if (g.kw, g.sw) == (2, 2) {
+                for (d, p) in yr.iter_mut().zip(row.chunks_exact(2)) {
+                    *d = *d + p[0] + p[1];
+                }
+            } else {
+                for (oj, d) in yr.iter_mut().enumerate() {
+                    for &v in &row[oj * g.sw..][..g.kw] {
+                        *d += v;
+                    }
+                }
+            }
+        }
+        for d in yr.iter_mut() {
+            *d *= scale;
+        }
+    }
+}
+
+/// [`avg_plane_unpadded`]'s input gradient, added into `gx`.
+fn avg_grad_unpadded<E: Element>(g: &PoolGeom, gy: &[E], gx: &mut [E], scale: E) {
+    for (oi, gr) in gy.chunks_exact(g.w_out).enumerate() {
+        for ki in 0..g.kh {
+            let row = &mut gx[(oi * g.sh + ki) * g.w..][..g.w];
+            if (g.kw, g.sw) == (2, 2) {
+                for (p, &v) in row.chunks_exact_mut(2).zip(gr) {
+                    let v = v * scale;
+                    p[0] += v;
+                    p[1] += v;
+                }
+            } else {
+                for (oj, &v) in gr.iter().enumerate() {
+                    let v = v * scale;
+                    for d in &mut row[oj * g.sw..][..g.kw] {
+                        *d += v;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -212,6 +270,10 @@ pub(crate) fn pool_backward<E: Element>(
                     }
                 }
             }),
+        Pool2DKind::Avg if unpadded(g) => gx
+            .par_chunks_mut(hw)
+            .zip(gy.par_chunks(hw_out))
+            .for_each(|(gxp, gyp)| avg_grad_unpadded(g, gyp, gxp, scale)),
         Pool2DKind::Avg => {
             gx.par_chunks_mut(hw)
                 .zip(gy.par_chunks(hw_out))
