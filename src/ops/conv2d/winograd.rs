@@ -268,15 +268,15 @@ fn input_rows_imp<E: Element, const FMA: bool>(
     // The common widths compiled with a constant width: rows of one or two vectors, whose
     // loops then unroll without tails.
     match b.tw {
-        8 => input_rows_tw::<8>(b, x, h, eo),
-        16 => input_rows_tw::<16>(b, x, h, eo),
-        _ => input_rows_tw::<0>(b, x, h, eo),
+        8 => input_rows_tw::<8, FMA>(b, x, h, eo),
+        16 => input_rows_tw::<16, FMA>(b, x, h, eo),
+        _ => input_rows_tw::<0, FMA>(b, x, h, eo),
     }
 }
 
-/// [`input_rows_imp`] for `TW` tiles per row (0: any).
+/// [`input_rows_imp`] for `TW` tiles per row (0: any); `AVX2` as [`deinterleave`]'s.
 #[inline(always)]
-fn input_rows_tw<const TW: usize>(
+fn input_rows_tw<const TW: usize, const AVX2: bool>(
     b: Block,
     (plane, hp, wp): (&[f32], usize, usize),
     h: &mut [f32],
@@ -297,7 +297,7 @@ fn input_rows_tw<const TW: usize>(
         let row = &plane[pr * wp..][..wp];
         // e[j] = row[2j], o[j] = row[2j + 1], zeros past the row.
         let pairs = (wp / 2).min(tw + 1);
-        deinterleave(&row[..2 * pairs], &mut e[..pairs], &mut o[..pairs]);
+        deinterleave::<AVX2>(&row[..2 * pairs], &mut e[..pairs], &mut o[..pairs]);
         for j in pairs..=tw {
             e[j] = row.get(2 * j).copied().unwrap_or(0.0);
             o[j] = 0.0;
@@ -317,16 +317,51 @@ fn input_rows_tw<const TW: usize>(
     }
 }
 
-/// `e[j] = x[2j]`, `o[j] = x[2j + 1]` (inlined into the kernels' builds, where LLVM
-/// vectorises it with shuffles).
+/// `e[j] = x[2j]`, `o[j] = x[2j + 1]`: with AVX2 shuffles in the kernels' AVX2 builds
+/// (`AVX2`, their `FMA`; LLVM leaves the loop scalar), else the loop.
 #[inline(always)]
-fn deinterleave(x: &[f32], e: &mut [f32], o: &mut [f32]) {
+fn deinterleave<const AVX2: bool>(x: &[f32], e: &mut [f32], o: &mut [f32]) {
     let n = e.len().min(o.len()).min(x.len() / 2);
     let (x, e, o) = (&x[..2 * n], &mut e[..n], &mut o[..n]);
-    for j in 0..n {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `multiversion` compiles `FMA = true` only into its AVX2 + FMA build,
+        // which runs after checking the CPU; the slices hold `2 n`, `n`, `n` floats.
+        done = unsafe { deinterleave_avx2(x, e, o) };
+    }
+    for j in done..n {
         e[j] = x[2 * j];
         o[j] = x[2 * j + 1];
     }
+}
+
+/// [`deinterleave`]'s first multiple of 8 pairs; returns how many.
+///
+/// # Safety
+/// The CPU has AVX2; `x` holds twice as many floats as `e` and `o` (which are as long).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn deinterleave_avx2(x: &[f32], e: &mut [f32], o: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let n = e.len() / 8 * 8;
+    for j in (0..n).step_by(8) {
+        // SAFETY: j + 8 <= n: floats 2j..2j + 16 of `x`, j..j + 8 of `e` and `o`.
+        unsafe {
+            let a = _mm256_loadu_ps(x.as_ptr().add(2 * j));
+            let b = _mm256_loadu_ps(x.as_ptr().add(2 * j + 8));
+            // Per 128-bit lane: (a0 a2 b0 b2), (a1 a3 b1 b3); then the 64-bit halves in
+            // order 0, 2, 1, 3.
+            let ev = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+            let od = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
+            let order = |v: __m256| {
+                _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
+            };
+            _mm256_storeu_ps(e.as_mut_ptr().add(j), order(ev));
+            _mm256_storeu_ps(o.as_mut_ptr().add(j), order(od));
+        }
+    }
+    n
 }
 
 multiversion! {
@@ -504,7 +539,7 @@ fn grad_tiles_imp<E: Element, const FMA: bool>(
                 continue;
             }
             let row = &gy[i * w_out..][..w_out];
-            deinterleave(row, e, od);
+            deinterleave::<FMA>(row, e, od);
             if w_out % 2 == 1 {
                 e[tw - 1] = row[w_out - 1];
                 od[tw - 1] = 0.0;
