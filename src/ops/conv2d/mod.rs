@@ -2,8 +2,9 @@
 //!
 //! [`cpu`] chooses the kernels, here and nowhere else: the direct kernels ([`direct`]:
 //! AVX-512, or AVX2 + FMA for few taps) for f32 convolutions they handle, else im2col
-//! ([`im2col`]: gemm, from the padded image for stride 1 ([`implicit`]), or [`small`]'s
-//! loops for kernels with few taps). [`generic`] builds the op from dfdx ops (the CUDA
+//! ([`im2col`]: gemm, from the padded image for stride 1 ([`implicit`]; 3x3 with enough
+//! channels by Winograd's F(2x2, 3x3), [`winograd`], forward and both gradients), or
+//! [`small`]'s loops for kernels with few taps). [`generic`] builds the op from dfdx ops (the CUDA
 //! path, and the reference). On `Cpu`, work is split across cores by image;
 //! weight gradients are summed over fixed chunks of images in a fixed order, so results
 //! do not depend on the scheduling.

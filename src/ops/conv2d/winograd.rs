@@ -623,6 +623,28 @@ mod tests {
         y
     }
 
+    /// `(c_in, c_out, hp, wp)`: odd and even planes, one tile row or many blocks, rows of 8
+    /// and 16 tiles, few and many channels.
+    const CASES: &[(usize, usize, usize, usize)] = &[
+        (1, 1, 3, 3),
+        (3, 5, 7, 9),
+        (8, 16, 34, 34),
+        (5, 3, 10, 19),
+        (16, 8, 18, 18),
+        (3, 8, 17, 18),
+        (4, 4, 35, 6),
+        (2, 7, 3, 40),
+    ];
+
+    fn tiles((c_in, c_out, hp, wp): (usize, usize, usize, usize)) -> Tiles {
+        Tiles {
+            c_in,
+            c_out,
+            hp,
+            wp,
+        }
+    }
+
     fn values(n: usize, seed: u32) -> Vec<f32> {
         (0..n as u32)
             .map(|i| {
@@ -636,27 +658,11 @@ mod tests {
         if !crate::ops::gemm::available() {
             return;
         }
-        // Odd and even planes, one tile row or many blocks, few and many channels.
-        for &(c_in, c_out, hp, wp) in &[
-            (1, 1, 3, 3),
-            (3, 5, 7, 9),
-            (8, 16, 34, 34),
-            (5, 3, 10, 19),
-            (16, 8, 18, 18),
-            (3, 8, 17, 18),
-            (4, 4, 35, 6),
-            (2, 7, 3, 40),
-        ] {
+        for &(c_in, c_out, hp, wp) in CASES {
             let xp = values(c_in * hp * wp, 7);
             let w = values(c_out * c_in * 9, 11);
             let want = naive(c_in, c_out, (hp, wp), &xp, &w);
-            let tiles = Tiles {
-                c_in,
-                c_out,
-                hp,
-                wp,
-            };
-            let k = Winograd::new(tiles, &w);
+            let k = Winograd::new(tiles((c_in, c_out, hp, wp)), &w);
             let base = values(want.len(), 3);
             for accumulate in [false, true] {
                 let mut y = base.clone();
@@ -678,24 +684,11 @@ mod tests {
         if !crate::ops::gemm::available() {
             return;
         }
-        for &(c_in, c_out, hp, wp) in &[
-            (1, 1, 3, 3),
-            (3, 5, 7, 9),
-            (8, 16, 34, 34),
-            (5, 3, 10, 19),
-            (3, 8, 17, 18),
-            (4, 4, 35, 6),
-            (2, 7, 3, 40),
-        ] {
+        for &(c_in, c_out, hp, wp) in CASES {
             let (ho, wo) = (hp - 2, wp - 2);
             let xp = values(c_in * hp * wp, 5);
             let gy = values(c_out * ho * wo, 9);
-            let tiles = Tiles {
-                c_in,
-                c_out,
-                hp,
-                wp,
-            };
+            let tiles = tiles((c_in, c_out, hp, wp));
             // Two images summed in the Winograd domain, as the backward pass does.
             let mut p = vec![0f32; 16 * c_out * c_in];
             tiles.weight_grad_acc(&xp, &gy, &mut p);
