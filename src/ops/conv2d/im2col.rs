@@ -540,29 +540,28 @@ pub(super) fn backward_in<E: Element>(
         for (r0, n_rows) in chunks(g, rows) {
             let n = n_rows * g.w_out;
             let cs = col_stride(g, n);
-            if wino.is_none() {
-                im2col(g, xb, (r0, n_rows), (cols, cs));
-            }
             // This chunk's columns of gy (O, HoWo).
             let gy_c = &gyc_b[r0 * g.w_out..];
-            if wino.is_some() {
-                // Summed above.
-            } else if ckk <= SMALL_K {
-                // gw (O, CKK) += gy (O, n) * cols^T (n, CKK)
-                small::matmul_bt_acc((g.c_out, ckk, hw_out), gw, gyc_b, cols);
-            } else {
-                // gw^T (CKK, O) += cols (CKK, n) * gy^T (n, O): the narrow operand (gy) is
-                // the one packed, once per pass for all rows (20% faster than packing
-                // cols^T for every 32 of its columns).
-                matmul(
-                    (ckk, g.c_out, n),
-                    (gw, g.c_out),
-                    true,
-                    cols,
-                    (cs, 1),
-                    gy_c,
-                    (1, hw_out),
-                );
+            // The weight gradient (with Winograd, summed above).
+            if wino.is_none() {
+                im2col(g, xb, (r0, n_rows), (cols, cs));
+                if ckk <= SMALL_K {
+                    // gw (O, CKK) += gy (O, n) * cols^T (n, CKK)
+                    small::matmul_bt_acc((g.c_out, ckk, hw_out), gw, gyc_b, cols);
+                } else {
+                    // gw^T (CKK, O) += cols (CKK, n) * gy^T (n, O): the narrow operand (gy) is
+                    // the one packed, once per pass for all rows (20% faster than packing
+                    // cols^T for every 32 of its columns).
+                    matmul(
+                        (ckk, g.c_out, n),
+                        (gw, g.c_out),
+                        true,
+                        cols,
+                        (cs, 1),
+                        gy_c,
+                        (1, hw_out),
+                    );
+                }
             }
             if let Some(gxb) = gxb.as_deref_mut() {
                 // gcols (CKK, n) = w^T (CKK, O) * gy (O, n)

@@ -99,8 +99,8 @@ impl Rows {
             && self.c_in * self.c_out >= 512
             && self.h_out > 0
             && self.w_out > 0
-            && self.hp() - 2 == self.h_out
-            && self.wp() - 2 == self.w_out
+            && self.hp().checked_sub(2) == Some(self.h_out)
+            && self.wp().checked_sub(2) == Some(self.w_out)
     }
 
     /// The kernel `w` `(O, C * KH * KW)` ready for [`Rows::correlate`].

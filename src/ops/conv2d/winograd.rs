@@ -13,8 +13,9 @@
 //!
 //! Tiles are taken a block of tile rows at a time, so the transformed patches and the
 //! products' outputs of a block stay in the core's cache. A padded row is deinterleaved
-//! into its even and odd columns first: then the transforms of neighbouring tiles are
-//! contiguous vectors (LLVM vectorises them; [`multiversion`] compiles them for AVX2).
+//! into its even and odd columns first (AVX2 shuffles): then the transforms of neighbouring
+//! tiles are contiguous vectors (LLVM vectorises them; [`multiversion`] compiles them for
+//! AVX2).
 
 use crate::element::Element;
 use crate::ops::gemm::{gemm_serial, Operand, Select};
