@@ -7,8 +7,9 @@
 
 use dfdx::prelude::*;
 
+pub use crate::ops::optim::{new_update_state, UpdateRule, UpdateState};
 use crate::ops::{
-    activation, chain, conv2d, dense, dropout, embedding, merge, norm, pool2d, resample,
+    activation, chain, conv2d, dense, dropout, embedding, merge, norm, optim, pool2d, resample,
 };
 
 pub use crate::element::{Element, Tensor4};
@@ -120,6 +121,15 @@ pub trait Backend<E: Element>: Device<E> {
         rate: f64,
     ) -> Result<Tensor<S, E, Self, T>, Self::Err>;
 
+    /// One optimizer step of `rule` on parameter `p` with its gradient `g`; `state` keeps
+    /// the rule's buffers for every parameter. On `Cpu` over chunks on rayon's threads.
+    fn optimizer_step<S: Shape>(
+        rule: &UpdateRule,
+        p: &mut Tensor<S, E, Self>,
+        g: &<Self as Storage<E>>::Vec,
+        state: &mut UpdateState<E, Self>,
+    ) -> Result<(), Self::Err>;
+
     /// The device's error for a shape that does not fit (an internal invariant broken).
     fn shape_error() -> Self::Err;
 }
@@ -224,6 +234,15 @@ where
         rate: f64,
     ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
         dropout::cpu(x, rate)
+    }
+
+    fn optimizer_step<S: Shape>(
+        rule: &UpdateRule,
+        p: &mut Tensor<S, E, Self>,
+        g: &<Self as Storage<E>>::Vec,
+        state: &mut UpdateState<E, Self>,
+    ) -> Result<(), Self::Err> {
+        optim::cpu(rule, p, g, state)
     }
 
     fn shape_error() -> Self::Err {
@@ -332,6 +351,15 @@ where
         rate: f64,
     ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
         dropout::generic(x, rate)
+    }
+
+    fn optimizer_step<S: Shape>(
+        rule: &UpdateRule,
+        p: &mut Tensor<S, E, Self>,
+        g: &<Self as Storage<E>>::Vec,
+        state: &mut UpdateState<E, Self>,
+    ) -> Result<(), Self::Err> {
+        optim::generic(rule, p, g, state)
     }
 
     fn shape_error() -> Self::Err {

@@ -37,7 +37,7 @@ pub mod prelude {
     pub use crate::backend::{Backend, Element};
     pub use crate::data::{load_mnist, DataError, Dataset, Mnist, MnistShape};
     pub use crate::network::{Network, NetworkSpec, SampleShape};
-    pub use crate::optim::{AnyOptimizer, OptimizerConfig, OptimizerKind};
+    pub use crate::optim::{AnyOptimizer, OptimizerConfig, OptimizerKind, OptimizerStep};
     pub use crate::summary::Summary;
     pub use crate::train::{
         evaluate, fit, EpochMetrics, Evaluation, FitConfig, History, Loss, TrainError, Verbosity,
@@ -81,6 +81,7 @@ pub mod __private {
             pub use crate::ops::embedding::cpu as embedding;
             pub use crate::ops::merge::{cpu_concat as concat, cpu_sum as sum};
             pub use crate::ops::norm::cpu as batch_norm;
+            pub use crate::ops::optim::cpu as optimizer_step;
             pub use crate::ops::pool2d::cpu as pool2d;
             pub use crate::ops::resample::cpu_conv2d_transpose as conv2d_transpose;
             pub use crate::ops::resample::cpu_upsample2d as upsample2d;
@@ -93,6 +94,7 @@ pub mod __private {
             pub use crate::ops::embedding::generic as embedding;
             pub use crate::ops::merge::{concat_generic as concat, sum_generic as sum};
             pub use crate::ops::norm::generic as batch_norm;
+            pub use crate::ops::optim::generic as optimizer_step;
             pub use crate::ops::pool2d::generic as pool2d;
             pub use crate::ops::resample::conv2d_transpose_generic as conv2d_transpose;
             pub use crate::ops::resample::upsample2d_generic as upsample2d;

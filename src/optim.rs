@@ -1,13 +1,20 @@
-//! Keras's optimizers by name, on top of dfdx's: SGD, SGD with momentum (classic or
+//! Keras's optimizers by name, on dfdx's update rules: SGD, SGD with momentum (classic or
 //! Nesterov), RMSprop, Adam and AdamW, as one type [`AnyOptimizer`] that a CLI flag can
-//! choose and a learning-rate schedule can adjust.
+//! choose and a learning-rate schedule can adjust, multi-threaded on the CPU.
 
 use std::fmt;
 use std::str::FromStr;
 
-use dfdx::nn::tensor_collection::TensorCollection;
+use std::marker::PhantomData;
+
+use dfdx::nn::tensor_collection::{
+    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
+};
 use dfdx::optim::{Adam, Optimizer, OptimizerUpdateError, RMSprop, Sgd};
 use dfdx::prelude::*;
+
+use crate::backend::{Backend, Element, UpdateRule};
+use crate::ops::optim::{self, UpdateState};
 
 /// Which optimizer; parses from `sgd`, `momentum`, `nesterov`, `rmsprop`, `adam`, `adamw`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,53 +149,62 @@ impl OptimizerConfig {
     }
 }
 
-/// One of dfdx's optimizers, chosen at run time; a dfdx [`Optimizer`] itself.
-#[derive(Debug)]
-pub enum AnyOptimizer<M, E: Dtype, D: Storage<E>> {
-    /// SGD, with or without momentum.
-    Sgd(Sgd<M, E, D>),
-    /// RMSprop.
-    RMSprop(RMSprop<M, E, D>),
-    /// Adam or AdamW.
-    Adam(Adam<M, E, D>),
+/// Keras's optimizers on dfdx's update rules, chosen at run time; a dfdx [`Optimizer`]
+/// itself. Its steps are dfdx's `Sgd`, `RMSprop` and `Adam` to the bit; on `Cpu` each
+/// parameter's update runs over chunks on all of rayon's threads (dfdx's run on one).
+///
+/// [`fit`](crate::train::fit) steps it through [`OptimizerStep::step`], which reads the gradients
+/// in place; [`Optimizer::update`] takes them by shared reference, as dfdx's trait says,
+/// and so works on a copy of them.
+///
+/// Every parameter needs a gradient (as `alloc_grads` and `fit` provide): one missing from
+/// the gradients counts as zero (dfdx's optimizers would skip it and report it unused).
+pub struct AnyOptimizer<M, E: Dtype, D: Storage<E>> {
+    rule: UpdateRule,
+    steps: usize,
+    state: UpdateState<E, D>,
+    marker: PhantomData<*const M>,
+}
+
+impl<M, E: Dtype, D: Storage<E>> fmt::Debug for AnyOptimizer<M, E, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnyOptimizer")
+            .field("rule", &self.rule)
+            .field("steps", &self.steps)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<M, E: Dtype, D: Storage<E>> AnyOptimizer<M, E, D> {
     /// Builds the optimizer `cfg` describes for `model`; a hyper-parameter out of range is
     /// an error that names it.
-    pub fn new(model: &M, cfg: OptimizerConfig) -> Result<Self, OptimizerError> {
+    pub fn new(_model: &M, cfg: OptimizerConfig) -> Result<Self, OptimizerError> {
         cfg.validate()?;
         let lr = cfg.lr;
-        Ok(match cfg.kind {
-            OptimizerKind::Sgd => Self::Sgd(Sgd::new(
-                model,
-                SgdConfig {
-                    lr,
-                    momentum: None,
-                    weight_decay: None,
-                },
-            )),
-            OptimizerKind::Momentum => Self::Sgd(Sgd::new(
-                model,
-                SgdConfig {
-                    lr,
-                    momentum: Some(Momentum::Classic(cfg.momentum)),
-                    weight_decay: None,
-                },
-            )),
-            OptimizerKind::Nesterov => Self::Sgd(Sgd::new(
-                model,
-                SgdConfig {
-                    lr,
-                    momentum: Some(Momentum::Nesterov(cfg.momentum)),
-                    weight_decay: None,
-                },
-            )),
+        let sgd = |momentum| {
+            UpdateRule::Sgd(SgdConfig {
+                lr,
+                momentum,
+                weight_decay: None,
+            })
+        };
+        let adam = |weight_decay| UpdateRule::Adam {
+            cfg: AdamConfig {
+                lr,
+                betas: [0.9, 0.999],
+                eps: 1e-7,
+                weight_decay,
+            },
+            t: 0,
+        };
+        let rule = match cfg.kind {
+            OptimizerKind::Sgd => sgd(None),
+            OptimizerKind::Momentum => sgd(Some(Momentum::Classic(cfg.momentum))),
+            OptimizerKind::Nesterov => sgd(Some(Momentum::Nesterov(cfg.momentum))),
             // Keras: rho 0.9, epsilon 1e-7. dfdx starts the mean square at 1 (TensorFlow 1),
             // Keras 3 at 0: the first steps are smaller here.
-            OptimizerKind::RMSprop => Self::RMSprop(RMSprop::new(
-                model,
-                RMSpropConfig {
+            OptimizerKind::RMSprop => UpdateRule::RMSprop {
+                cfg: RMSpropConfig {
                     lr,
                     alpha: 0.9,
                     eps: 1e-7,
@@ -196,48 +212,98 @@ impl<M, E: Dtype, D: Storage<E>> AnyOptimizer<M, E, D> {
                     centered: false,
                     weight_decay: None,
                 },
-            )),
-            OptimizerKind::Adam => Self::Adam(Adam::new(
-                model,
-                AdamConfig {
-                    lr,
-                    betas: [0.9, 0.999],
-                    eps: 1e-7,
-                    weight_decay: None,
-                },
-            )),
-            OptimizerKind::AdamW => Self::Adam(Adam::new(
-                model,
-                AdamConfig {
-                    lr,
-                    betas: [0.9, 0.999],
-                    eps: 1e-7,
-                    weight_decay: Some(WeightDecay::Decoupled(cfg.weight_decay)),
-                },
-            )),
+                first: true,
+            },
+            OptimizerKind::Adam => adam(None),
+            OptimizerKind::AdamW => adam(Some(WeightDecay::Decoupled(cfg.weight_decay))),
+        };
+        Ok(Self {
+            rule,
+            steps: 0,
+            state: optim::new_update_state(),
+            marker: PhantomData,
         })
     }
 
     /// The current learning rate.
     pub fn lr(&self) -> f64 {
-        match self {
-            Self::Sgd(o) => o.cfg.lr,
-            Self::RMSprop(o) => o.cfg.lr,
-            Self::Adam(o) => o.cfg.lr,
+        match &self.rule {
+            UpdateRule::Sgd(c) => c.lr,
+            UpdateRule::RMSprop { cfg, .. } => cfg.lr,
+            UpdateRule::Adam { cfg, .. } => cfg.lr,
         }
     }
 
     /// Changes the learning rate (for schedules); the optimizer's state is kept.
     pub fn set_lr(&mut self, lr: f64) {
-        match self {
-            Self::Sgd(o) => o.cfg.lr = lr,
-            Self::RMSprop(o) => o.cfg.lr = lr,
-            Self::Adam(o) => o.cfg.lr = lr,
+        match &mut self.rule {
+            UpdateRule::Sgd(c) => c.lr = lr,
+            UpdateRule::RMSprop { cfg, .. } => cfg.lr = lr,
+            UpdateRule::Adam { cfg, .. } => cfg.lr = lr,
         }
+    }
+
+    /// How many steps it has taken.
+    pub fn steps(&self) -> usize {
+        self.steps
     }
 }
 
-impl<M: TensorCollection<E, D>, E: Dtype, D: Device<E>> Optimizer<M, D, E>
+/// An optimizer step that may read the gradients in place (what [`fit`](crate::train::fit)
+/// calls); by default dfdx's [`Optimizer::update`].
+pub trait OptimizerStep<M, D: Storage<E>, E: Dtype>: Optimizer<M, D, E> {
+    /// Updates `module`'s parameters from `gradients` (left as they were, or zero where
+    /// the module had none).
+    fn step(
+        &mut self,
+        module: &mut M,
+        gradients: &mut Gradients<E, D>,
+    ) -> Result<(), OptimizerUpdateError<D::Err>> {
+        self.update(module, gradients)
+    }
+}
+
+impl<M: TensorCollection<E, D>, E: Dtype, D: Device<E>> OptimizerStep<M, D, E> for Sgd<M, E, D> {}
+impl<M: TensorCollection<E, D>, E: Dtype, D: Device<E>> OptimizerStep<M, D, E> for Adam<M, E, D> {}
+impl<M: TensorCollection<E, D>, E: Dtype, D: Device<E>> OptimizerStep<M, D, E>
+    for RMSprop<M, E, D>
+{
+}
+
+impl<M: TensorCollection<E, D>, E: Element, D: Backend<E>> OptimizerStep<M, D, E>
+    for AnyOptimizer<M, E, D>
+{
+    fn step(
+        &mut self,
+        module: &mut M,
+        gradients: &mut Gradients<E, D>,
+    ) -> Result<(), OptimizerUpdateError<D::Err>> {
+        let mut rule = self.rule;
+        match &mut rule {
+            UpdateRule::Adam { t, .. } => {
+                // dfdx's Adam panics past i32::MAX steps; this says so instead.
+                *t = i32::try_from(self.steps + 1)
+                    .map_err(|_| OptimizerUpdateError::DeviceError(D::shape_error()))?;
+            }
+            UpdateRule::RMSprop { first, .. } => *first = self.steps == 0,
+            UpdateRule::Sgd(_) => {}
+        }
+        let mut visit = StepVisitor {
+            rule,
+            state: &mut self.state,
+            grads: gradients,
+        };
+        M::iter_tensors(&mut RecursiveWalker {
+            m: module,
+            f: &mut visit,
+        })
+        .map_err(OptimizerUpdateError::DeviceError)?;
+        self.steps += 1;
+        Ok(())
+    }
+}
+
+impl<M: TensorCollection<E, D>, E: Element, D: Backend<E>> Optimizer<M, D, E>
     for AnyOptimizer<M, E, D>
 {
     fn update(
@@ -245,11 +311,33 @@ impl<M: TensorCollection<E, D>, E: Dtype, D: Device<E>> Optimizer<M, D, E>
         module: &mut M,
         gradients: &Gradients<E, D>,
     ) -> Result<(), OptimizerUpdateError<D::Err>> {
-        match self {
-            Self::Sgd(o) => o.update(module, gradients),
-            Self::RMSprop(o) => o.update(module, gradients),
-            Self::Adam(o) => o.update(module, gradients),
+        self.step(module, &mut gradients.clone())
+    }
+}
+
+/// Visits every trainable parameter with its gradient for one step of `rule`.
+struct StepVisitor<'a, E: Dtype, D: Storage<E>> {
+    rule: UpdateRule,
+    state: &'a mut UpdateState<E, D>,
+    grads: &'a mut Gradients<E, D>,
+}
+
+impl<E: Element, D: Backend<E>> TensorVisitor<E, D> for StepVisitor<'_, E, D> {
+    type Viewer = ViewTensorMut;
+    type Err = D::Err;
+    type E2 = E;
+    type D2 = D;
+
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, E, D>,
+        p: &mut Tensor<S, E, D>,
+    ) -> Result<Option<Tensor<S, E, D>>, D::Err> {
+        if opts.do_gradient_update {
+            let g = self.grads.get_or_alloc_mut(p)?;
+            D::optimizer_step(&self.rule, p, g, self.state)?;
         }
+        Ok(None)
     }
 }
 

@@ -142,3 +142,224 @@ fn names_parse_and_bad_values_are_refused() {
     opt.set_lr(0.5);
     assert_eq!(opt.lr(), 0.5);
 }
+
+// --- The multi-threaded CPU steps against dfdx's own kernels and optimizers, to the bit.
+
+use dfdx::optim::{Adam, RMSprop, Sgd};
+use typenet::__private::ops::{cpu, generic};
+use typenet::backend::{new_update_state, UpdateRule};
+use typenet::optim::OptimizerStep;
+
+/// Every branch of dfdx's three kernels: weight decay of each kind, both momenta, RMSprop
+/// centred or not, with and without momentum.
+fn rules() -> Vec<UpdateRule> {
+    let decays = [
+        None,
+        Some(WeightDecay::L2(0.01)),
+        Some(WeightDecay::Decoupled(0.02)),
+    ];
+    let mut out = Vec::new();
+    for wd in decays {
+        for momentum in [
+            None,
+            Some(Momentum::Classic(0.9)),
+            Some(Momentum::Nesterov(0.8)),
+        ] {
+            out.push(UpdateRule::Sgd(SgdConfig {
+                lr: 0.05,
+                momentum,
+                weight_decay: wd,
+            }));
+        }
+        for (centered, momentum) in [
+            (false, None),
+            (true, None),
+            (false, Some(0.5)),
+            (true, Some(0.9)),
+        ] {
+            out.push(UpdateRule::RMSprop {
+                cfg: RMSpropConfig {
+                    lr: 0.01,
+                    alpha: 0.9,
+                    eps: 1e-7,
+                    momentum,
+                    centered,
+                    weight_decay: wd,
+                },
+                first: true,
+            });
+        }
+        out.push(UpdateRule::Adam {
+            cfg: AdamConfig {
+                lr: 1e-3,
+                betas: [0.9, 0.999],
+                eps: 1e-7,
+                weight_decay: wd,
+            },
+            t: 1,
+        });
+    }
+    out
+}
+
+/// `rule` at step `step` (from 0).
+fn at_step(rule: UpdateRule, step: usize) -> UpdateRule {
+    match rule {
+        UpdateRule::RMSprop { cfg, .. } => UpdateRule::RMSprop {
+            cfg,
+            first: step == 0,
+        },
+        UpdateRule::Adam { cfg, .. } => UpdateRule::Adam {
+            cfg,
+            t: step as i32 + 1,
+        },
+        r => r,
+    }
+}
+
+/// `g` as the gradient buffer of `p` (and of its clones, which share its id): the
+/// gradient of `sum(p * g)`.
+fn gradient<E: Dtype>(
+    p: &Tensor<(usize,), E, Cpu>,
+    g: Tensor<(usize,), E, Cpu>,
+) -> Gradients<E, Cpu>
+where
+    Cpu: Device<E>,
+{
+    (p.leaky_trace() * g).sum().backward()
+}
+
+#[test]
+fn cpu_steps_match_dfdx_kernels_bit_for_bit() {
+    let dev = Cpu::seed_from_u64(7);
+    // 3 threads' worth of chunks and a ragged tail, and one below the split.
+    for n in [3 * 8192 + 5, 100] {
+        for rule in rules() {
+            let p0: Tensor<(usize,), f32, Cpu> = dev.sample_normal_like(&(n,));
+            let (mut a, mut b) = (p0.clone(), p0.clone());
+            let (mut sa, mut sb) = (new_update_state(), new_update_state());
+            for step in 0..4 {
+                let g = gradient(&p0, dev.sample_normal_like(&(n,)));
+                let r = at_step(rule, step);
+                let mut g = g;
+                let g = &*g.get_or_alloc_mut(&p0).expect("gradient");
+                cpu::optimizer_step(&r, &mut a, g, &mut sa).expect("cpu step");
+                generic::optimizer_step(&r, &mut b, g, &mut sb).expect("dfdx step");
+                let (va, vb) = (a.as_vec(), b.as_vec());
+                assert!(va.iter().all(|v| v.is_finite()), "{rule:?}: not finite");
+                let diff = va
+                    .iter()
+                    .zip(&vb)
+                    .position(|(x, y)| x.to_bits() != y.to_bits());
+                assert_eq!(
+                    diff, None,
+                    "{rule:?}, n {n}, step {step}: first differing element"
+                );
+                assert_ne!(va, p0.as_vec(), "{rule:?}: the step changed nothing");
+            }
+        }
+    }
+}
+
+#[test]
+fn f64_steps_match_dfdx_kernels() {
+    let dev = Cpu::seed_from_u64(8);
+    for rule in rules() {
+        let p0: Tensor<(usize,), f64, Cpu> = dev.sample_normal_like(&(20_000,));
+        let (mut a, mut b) = (p0.clone(), p0.clone());
+        let (mut sa, mut sb) = (new_update_state(), new_update_state());
+        for step in 0..3 {
+            let g = gradient(&p0, dev.sample_normal_like(&(20_000,)));
+            let r = at_step(rule, step);
+            let mut g = g;
+            let g = &*g.get_or_alloc_mut(&p0).expect("gradient");
+            cpu::optimizer_step(&r, &mut a, g, &mut sa).expect("cpu step");
+            generic::optimizer_step(&r, &mut b, g, &mut sb).expect("dfdx step");
+            assert_eq!(a.as_vec(), b.as_vec(), "{rule:?}, step {step}");
+        }
+    }
+}
+
+type Net = (Linear<700, 30>, ReLU, Linear<30, 4>);
+
+/// dfdx's optimizer that `AnyOptimizer` of `kind` is documented to be.
+fn dfdx_twin(
+    m: &<Net as BuildOnDevice<Cpu, f32>>::Built,
+    kind: OptimizerKind,
+) -> Box<dyn Optimizer<<Net as BuildOnDevice<Cpu, f32>>::Built, Cpu, f32>> {
+    let cfg = OptimizerConfig::new(kind);
+    let lr = cfg.lr;
+    let sgd = |momentum| SgdConfig {
+        lr,
+        momentum,
+        weight_decay: None,
+    };
+    let adam = |weight_decay| AdamConfig {
+        lr,
+        betas: [0.9, 0.999],
+        eps: 1e-7,
+        weight_decay,
+    };
+    match kind {
+        OptimizerKind::Sgd => Box::new(Sgd::new(m, sgd(None))),
+        OptimizerKind::Momentum => Box::new(Sgd::new(m, sgd(Some(Momentum::Classic(0.9))))),
+        OptimizerKind::Nesterov => Box::new(Sgd::new(m, sgd(Some(Momentum::Nesterov(0.9))))),
+        OptimizerKind::RMSprop => Box::new(RMSprop::new(
+            m,
+            RMSpropConfig {
+                lr,
+                alpha: 0.9,
+                eps: 1e-7,
+                momentum: None,
+                centered: false,
+                weight_decay: None,
+            },
+        )),
+        OptimizerKind::Adam => Box::new(Adam::new(m, adam(None))),
+        OptimizerKind::AdamW => Box::new(Adam::new(
+            m,
+            adam(Some(WeightDecay::Decoupled(cfg.weight_decay))),
+        )),
+    }
+}
+
+#[test]
+fn any_optimizer_trains_a_model_as_dfdx_does() {
+    for (kind, _) in OptimizerKind::ALL {
+        let dev = Cpu::seed_from_u64(3);
+        let mut ours = dev.build_module::<Net, f32>();
+        // A clone shares the tensors' ids, so one set of gradients serves both.
+        let mut theirs = ours.clone();
+        let mut opt = AnyOptimizer::new(&ours, OptimizerConfig::new(kind)).unwrap();
+        let mut twin = dfdx_twin(&theirs, kind);
+        let start = ours.0.weight.as_vec();
+        for step in 0..5 {
+            let x: Tensor<Rank2<16, 700>, f32, Cpu> = dev.sample_normal();
+            let mut grads = ours.forward(x.leaky_trace()).square().mean().backward();
+            twin.update(&mut theirs, &grads).unwrap();
+            // Both of AnyOptimizer's entry points.
+            if step % 2 == 0 {
+                opt.step(&mut ours, &mut grads).unwrap();
+            } else {
+                opt.update(&mut ours, &grads).unwrap();
+            }
+            assert_eq!(
+                ours.0.weight.as_vec(),
+                theirs.0.weight.as_vec(),
+                "{kind}, step {step}"
+            );
+            assert_eq!(
+                ours.0.bias.as_vec(),
+                theirs.0.bias.as_vec(),
+                "{kind}, step {step}"
+            );
+            assert_eq!(
+                ours.2.weight.as_vec(),
+                theirs.2.weight.as_vec(),
+                "{kind}, step {step}"
+            );
+        }
+        assert_ne!(ours.0.weight.as_vec(), start, "{kind}: nothing trained");
+        assert_eq!(opt.steps(), 5);
+    }
+}

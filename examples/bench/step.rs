@@ -4,7 +4,6 @@ use std::error::Error;
 use std::hint::black_box;
 use std::time::Instant;
 
-use dfdx::optim::Optimizer;
 use dfdx::prelude::*;
 use typenet::prelude::*;
 use typenet::train::{predicted_classes, sample_factors, weighted_loss, BatchOrder};
@@ -232,7 +231,7 @@ where
         let mut grads = loss.try_backward()?;
         let t2 = Instant::now();
         self.opt
-            .update(self.model, &grads)
+            .step(self.model, &mut grads)
             .map_err(|e| format!("optimizer update: {e}"))?;
         self.model.try_zero_grads(&mut grads)?;
         self.grads = Some(grads);

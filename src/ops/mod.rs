@@ -15,6 +15,7 @@ pub(crate) mod geom;
 pub(crate) mod isa;
 pub(crate) mod merge;
 pub(crate) mod norm;
+pub(crate) mod optim;
 mod params;
 pub(crate) mod pool2d;
 pub(crate) mod resample;

@@ -157,6 +157,21 @@ pub fn data_of<S: Shape, E: Dtype>(t: &Tensor<S, E, Cpu>) -> Data<'_, E> {
     }
 }
 
+/// A CPU tensor's elements as a mutable slice of its buffer (made its own first, as
+/// dfdx's writes do), when they lie there in order; `None` otherwise.
+pub fn data_mut_of<S: Shape, E: Dtype>(t: &mut Tensor<S, E, Cpu>) -> Option<&mut [E]> {
+    let n = contiguous(t)?.len();
+    if n == 0 {
+        return Some(&mut []);
+    }
+    // dfdx's `IndexMut` makes the buffer unique (`Arc::make_mut`) and hands out its
+    // element 0.
+    let base: *mut E = &mut t[S::Concrete::default()];
+    // SAFETY: as in `contiguous`: elements 0..n of the buffer are the tensor's, in order;
+    // the buffer is no longer shared, and the borrow of `t` keeps it alive and unaliased.
+    Some(unsafe { std::slice::from_raw_parts_mut(base, n) })
+}
+
 /// A tensor's elements, from [`data_of`].
 pub enum Data<'a, E> {
     Borrowed(&'a [E]),

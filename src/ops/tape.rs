@@ -3,6 +3,7 @@
 
 use dfdx::prelude::*;
 
+use super::isa::CHUNK;
 use crate::element::{Element, Tensor4};
 
 /// A convolution's operands, contiguous and without their tapes, and the merged tape.
@@ -55,4 +56,13 @@ pub(crate) fn add_into<E: Element>(dst: &mut [E], src: &[E]) {
     for (d, &s) in dst.iter_mut().zip(src) {
         *d += s;
     }
+}
+
+/// [`add_into`] over chunks on rayon's threads (for whole activations, such as a
+/// residual's gradient).
+pub(crate) fn add_into_par<E: Element>(dst: &mut [E], src: &[E]) {
+    use rayon::prelude::*;
+    dst.par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .for_each(|(d, s)| add_into(d, s));
 }

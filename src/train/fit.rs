@@ -6,7 +6,6 @@ use std::time::Instant;
 use dfdx::nn::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorRef, ZeroGrads,
 };
-use dfdx::optim::Optimizer;
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -21,7 +20,7 @@ use super::{device_err, TrainError};
 use crate::backend::{Backend, Element};
 use crate::data::Dataset;
 use crate::network::{Network, SampleShape};
-use crate::optim::LearningRate;
+use crate::optim::{LearningRate, OptimizerStep};
 
 /// How much [`fit`] prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -317,7 +316,7 @@ where
     E: Element,
     D: Backend<E>,
     M: Network<E, D, OutputShape = (Const<K>,)>,
-    O: Optimizer<M, D, E> + LearningRate,
+    O: OptimizerStep<M, D, E> + LearningRate,
 {
     fit_with(model, optimizer, train, validation, config, &mut [])
 }
@@ -346,7 +345,7 @@ where
     E: Element,
     D: Backend<E>,
     M: Network<E, D, OutputShape = (Const<K>,)>,
-    O: Optimizer<M, D, E> + LearningRate,
+    O: OptimizerStep<M, D, E> + LearningRate,
 {
     crate::alloc::tune_allocator();
     config.validate()?;
@@ -441,7 +440,7 @@ where
                 .try_backward()
                 .map_err(device_err("computing the gradients"))?;
             optimizer
-                .update(model, &grads)
+                .step(model, &mut grads)
                 .map_err(|e| TrainError::Optimizer {
                     epoch,
                     step,

@@ -7,7 +7,7 @@ use syn::Ident;
 use super::{Cx, Kind};
 use crate::cast::cast;
 use crate::parse::LayerAst;
-use crate::paths::dfdx;
+use crate::paths::{dfdx, tn};
 use crate::plan::Plan;
 use crate::plan::{Field, Layer, OnnxStep, Step, Structs};
 
@@ -51,7 +51,7 @@ impl Layer for Residual {
     }
 
     fn forward(&self, step: &Step<'_>) -> TokenStream {
-        let (dfdx, acc, f, span) = (dfdx(), step.acc, step.field, step.span);
+        let (dfdx, tn, acc, f, span) = (dfdx(), tn(), step.acc, step.field, step.span);
         let inner = &self.0;
         let body = (step.inner)(inner, &quote!(#acc.#f), step.input, step.pass.inner());
         let back = if inner.output.same_as(step.input) == Some(true) {
@@ -65,7 +65,7 @@ impl Layer for Residual {
                 let x = #dfdx::tensor::WithEmptyTape::with_empty_tape(&input);
                 #body
                 #back
-                #dfdx::tensor_ops::TryAdd::try_add(x, input)?
+                #tn::sum(::std::vec![x, input])?
             };
         }
     }

@@ -9,8 +9,9 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 pub use self::generic::{concat as concat_generic, sum as sum_generic};
+use super::isa::CHUNK;
 use super::scratch::data_of;
-use super::tape::{add_into, put_grad, take_grad};
+use super::tape::{add_into, add_into_par, put_grad, take_grad};
 use crate::element::Element;
 
 /// Batch and per-sample sizes of a concatenation along axis 1.
@@ -102,18 +103,20 @@ pub fn cpu_sum<S: Shape, E: Element, T: Tape<E, Cpu> + Merge<T>>(
         tape = tape.merge(t);
         ins.push(x);
     }
-    // The first two summed in one pass into the output (no zero fill, no copy first).
+    // The first two summed in one pass into the output (no zero fill, no copy first),
+    // in chunks on rayon's threads.
     let first = data_of(&ins[0]);
     let mut y: Vec<E> = match ins.get(1) {
         Some(b) => first
-            .iter()
-            .zip(data_of(b).iter())
+            .par_iter()
+            .zip(data_of(b).par_iter())
+            .with_min_len(CHUNK)
             .map(|(&a, &b)| a + b)
             .collect(),
         None => first.to_vec(),
     };
     for x in ins.iter().skip(2) {
-        add_into(&mut y, &data_of(x));
+        add_into_par(&mut y, &data_of(x));
     }
     let y = ins[0].device().try_tensor_from_vec(y, shape)?;
     if T::OWNS_TAPE {
@@ -122,7 +125,7 @@ pub fn cpu_sum<S: Shape, E: Element, T: Tape<E, Cpu> + Merge<T>>(
             let gy = take_grad(grads, &y_id)?;
             // One input after the other: the same tensor twice gets the gradient twice.
             for x in &ins {
-                add_into(grads.get_or_alloc_mut(x)?, &gy);
+                add_into_par(grads.get_or_alloc_mut(x)?, &gy);
             }
             put_grad(grads, &y_id, gy)
         });
