@@ -57,6 +57,11 @@ fn im2col_chunks_match_naive_loops() {
         (40, 6, 3, 1, 0, 1, 3),
         (5, 13, 4, 2, 2, 2, 3),
         (9, 10, 3, 3, 0, 1, 3),
+        // The strided benchmark model's convs (9 taps: the thin product; 288: the gemm).
+        (1, 28, 32, 2, 1, 1, 3),
+        (32, 14, 64, 2, 1, 1, 3),
+        // Stride 2 without padding, on an odd width, and a kernel wider than the stride.
+        (3, 9, 4, 2, 0, 1, 5),
         // 64 outputs per chunk: padded im2col rows.
         (36, 8, 5, 1, 1, 1, 3),
         // 3x3, stride 1, 16 channels and more on each side, 512 pairs and more: Winograd,
