@@ -123,12 +123,15 @@ pub trait Backend<E: Element>: Device<E> {
 
     /// One optimizer step of `rule` on parameter `p` with its gradient `g`; `state` keeps
     /// the rule's buffers for every parameter. On `Cpu` over chunks on rayon's threads.
+    /// With `zero_grad` the device may leave `g` zero in the same pass: it returns whether
+    /// it did (`Cpu` does; `Cuda` leaves that to dfdx's `zero_grads`).
     fn optimizer_step<S: Shape>(
         rule: &UpdateRule,
         p: &mut Tensor<S, E, Self>,
-        g: &<Self as Storage<E>>::Vec,
+        g: &mut <Self as Storage<E>>::Vec,
         state: &mut UpdateState<E, Self>,
-    ) -> Result<(), Self::Err>;
+        zero_grad: bool,
+    ) -> Result<bool, Self::Err>;
 
     /// The device's error for a shape that does not fit (an internal invariant broken).
     fn shape_error() -> Self::Err;
@@ -239,10 +242,12 @@ where
     fn optimizer_step<S: Shape>(
         rule: &UpdateRule,
         p: &mut Tensor<S, E, Self>,
-        g: &<Self as Storage<E>>::Vec,
+        g: &mut <Self as Storage<E>>::Vec,
         state: &mut UpdateState<E, Self>,
-    ) -> Result<(), Self::Err> {
-        optim::cpu(rule, p, g, state)
+        zero_grad: bool,
+    ) -> Result<bool, Self::Err> {
+        optim::cpu(rule, p, g, state, zero_grad)?;
+        Ok(zero_grad)
     }
 
     fn shape_error() -> Self::Err {
@@ -356,10 +361,12 @@ where
     fn optimizer_step<S: Shape>(
         rule: &UpdateRule,
         p: &mut Tensor<S, E, Self>,
-        g: &<Self as Storage<E>>::Vec,
+        g: &mut <Self as Storage<E>>::Vec,
         state: &mut UpdateState<E, Self>,
-    ) -> Result<(), Self::Err> {
-        optim::generic(rule, p, g, state)
+        _zero_grad: bool,
+    ) -> Result<bool, Self::Err> {
+        optim::generic(rule, p, g, state)?;
+        Ok(false)
     }
 
     fn shape_error() -> Self::Err {

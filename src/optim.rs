@@ -153,8 +153,8 @@ impl OptimizerConfig {
 /// itself. Its steps are dfdx's `Sgd`, `RMSprop` and `Adam` to the bit; on `Cpu` each
 /// parameter's update runs over chunks on all of rayon's threads (dfdx's run on one).
 ///
-/// [`fit`](crate::train::fit) steps it through [`OptimizerStep::step`], which reads the gradients
-/// in place; [`Optimizer::update`] takes them by shared reference, as dfdx's trait says,
+/// [`fit`](crate::train::fit) steps it through [`OptimizerStep::step_and_zero_grads`],
+/// which reads the gradients in place and zeroes them as it reads them; [`Optimizer::update`] takes them by shared reference, as dfdx's trait says,
 /// and so works on a copy of them.
 ///
 /// Every parameter needs a gradient (as `alloc_grads` and `fit` provide): one missing from
@@ -261,6 +261,25 @@ pub trait OptimizerStep<M, D: Storage<E>, E: Dtype>: Optimizer<M, D, E> {
     ) -> Result<(), OptimizerUpdateError<D::Err>> {
         self.update(module, gradients)
     }
+
+    /// [`step`](Self::step), then every trainable parameter's gradient set to zero and
+    /// other entries dropped, as dfdx's `try_zero_grads` does (for gradients from
+    /// `alloc_grads`, as [`fit`](crate::train::fit)'s: their leaves are the parameters).
+    /// `AnyOptimizer` on `Cpu` zeroes each gradient in the pass that reads it.
+    fn step_and_zero_grads(
+        &mut self,
+        module: &mut M,
+        gradients: &mut Gradients<E, D>,
+    ) -> Result<(), OptimizerUpdateError<D::Err>>
+    where
+        M: TensorCollection<E, D>,
+        D: Device<E>,
+    {
+        self.step(module, gradients)?;
+        module
+            .try_zero_grads(gradients)
+            .map_err(OptimizerUpdateError::DeviceError)
+    }
 }
 
 impl<M: TensorCollection<E, D>, E: Dtype, D: Device<E>> OptimizerStep<M, D, E> for Sgd<M, E, D> {}
@@ -278,6 +297,34 @@ impl<M: TensorCollection<E, D>, E: Element, D: Backend<E>> OptimizerStep<M, D, E
         module: &mut M,
         gradients: &mut Gradients<E, D>,
     ) -> Result<(), OptimizerUpdateError<D::Err>> {
+        self.run(module, gradients, false).map(|_| ())
+    }
+
+    fn step_and_zero_grads(
+        &mut self,
+        module: &mut M,
+        gradients: &mut Gradients<E, D>,
+    ) -> Result<(), OptimizerUpdateError<D::Err>> {
+        if self.run(module, gradients, true)? {
+            gradients.drop_non_leafs();
+            Ok(())
+        } else {
+            module
+                .try_zero_grads(gradients)
+                .map_err(OptimizerUpdateError::DeviceError)
+        }
+    }
+}
+
+impl<M: TensorCollection<E, D>, E: Element, D: Backend<E>> AnyOptimizer<M, E, D> {
+    /// One step over every trainable parameter; with `zero_grad`, whether the device left
+    /// every gradient zero.
+    fn run(
+        &mut self,
+        module: &mut M,
+        gradients: &mut Gradients<E, D>,
+        zero_grad: bool,
+    ) -> Result<bool, OptimizerUpdateError<D::Err>> {
         let mut rule = self.rule;
         match &mut rule {
             UpdateRule::Adam { t, .. } => {
@@ -292,6 +339,8 @@ impl<M: TensorCollection<E, D>, E: Element, D: Backend<E>> OptimizerStep<M, D, E
             rule,
             state: &mut self.state,
             grads: gradients,
+            zero_grad,
+            zeroed: true,
         };
         M::iter_tensors(&mut RecursiveWalker {
             m: module,
@@ -299,7 +348,7 @@ impl<M: TensorCollection<E, D>, E: Element, D: Backend<E>> OptimizerStep<M, D, E
         })
         .map_err(OptimizerUpdateError::DeviceError)?;
         self.steps += 1;
-        Ok(())
+        Ok(zero_grad && visit.zeroed)
     }
 }
 
@@ -320,6 +369,9 @@ struct StepVisitor<'a, E: Dtype, D: Storage<E>> {
     rule: UpdateRule,
     state: &'a mut UpdateState<E, D>,
     grads: &'a mut Gradients<E, D>,
+    /// Whether to ask the device to zero each gradient, and whether it zeroed all so far.
+    zero_grad: bool,
+    zeroed: bool,
 }
 
 impl<E: Element, D: Backend<E>> TensorVisitor<E, D> for StepVisitor<'_, E, D> {
@@ -335,7 +387,7 @@ impl<E: Element, D: Backend<E>> TensorVisitor<E, D> for StepVisitor<'_, E, D> {
     ) -> Result<Option<Tensor<S, E, D>>, D::Err> {
         if opts.do_gradient_update {
             let g = self.grads.get_or_alloc_mut(p)?;
-            D::optimizer_step(&self.rule, p, g, self.state)?;
+            self.zeroed &= D::optimizer_step(&self.rule, p, g, self.state, self.zero_grad)?;
         }
         Ok(None)
     }

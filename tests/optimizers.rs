@@ -243,7 +243,7 @@ fn cpu_steps_match_dfdx_kernels_bit_for_bit() {
                 let r = at_step(rule, step);
                 let mut g = g;
                 let g = &*g.get_or_alloc_mut(&p0).expect("gradient");
-                cpu::optimizer_step(&r, &mut a, g, &mut sa).expect("cpu step");
+                cpu::optimizer_step(&r, &mut a, &mut g.clone(), &mut sa, false).expect("cpu step");
                 generic::optimizer_step(&r, &mut b, g, &mut sb).expect("dfdx step");
                 let (va, vb) = (a.as_vec(), b.as_vec());
                 assert!(va.iter().all(|v| v.is_finite()), "{rule:?}: not finite");
@@ -273,7 +273,13 @@ fn f64_steps_match_dfdx_kernels() {
             let r = at_step(rule, step);
             let mut g = g;
             let g = &*g.get_or_alloc_mut(&p0).expect("gradient");
-            cpu::optimizer_step(&r, &mut a, g, &mut sa).expect("cpu step");
+            // Zeroing as it reads: the same step, and the gradient left zero.
+            let mut gz = g.clone();
+            cpu::optimizer_step(&r, &mut a, &mut gz, &mut sa, true).expect("cpu step");
+            assert!(
+                gz.iter().all(|&v| v == 0.0),
+                "{rule:?}: gradient not zeroed"
+            );
             generic::optimizer_step(&r, &mut b, g, &mut sb).expect("dfdx step");
             assert_eq!(a.as_vec(), b.as_vec(), "{rule:?}, step {step}");
         }
@@ -337,11 +343,16 @@ fn any_optimizer_trains_a_model_as_dfdx_does() {
             let x: Tensor<Rank2<16, 700>, f32, Cpu> = dev.sample_normal();
             let mut grads = ours.forward(x.leaky_trace()).square().mean().backward();
             twin.update(&mut theirs, &grads).unwrap();
-            // Both of AnyOptimizer's entry points.
-            if step % 2 == 0 {
-                opt.step(&mut ours, &mut grads).unwrap();
-            } else {
-                opt.update(&mut ours, &grads).unwrap();
+            // Each of AnyOptimizer's entry points.
+            match step % 3 {
+                0 => opt.step(&mut ours, &mut grads).unwrap(),
+                1 => opt.update(&mut ours, &grads).unwrap(),
+                _ => {
+                    opt.step_and_zero_grads(&mut ours, &mut grads).unwrap();
+                    let w = grads.get(&ours.0.weight).as_vec();
+                    let b = grads.get(&ours.2.bias).as_vec();
+                    assert!(w.iter().chain(&b).all(|&v| v == 0.0), "{kind}: not zeroed");
+                }
             }
             assert_eq!(
                 ours.0.weight.as_vec(),

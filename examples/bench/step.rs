@@ -231,9 +231,8 @@ where
         let mut grads = loss.try_backward()?;
         let t2 = Instant::now();
         self.opt
-            .step(self.model, &mut grads)
+            .step_and_zero_grads(self.model, &mut grads)
             .map_err(|e| format!("optimizer update: {e}"))?;
-        self.model.try_zero_grads(&mut grads)?;
         self.grads = Some(grads);
         let t3 = Instant::now();
         Ok([

@@ -439,16 +439,14 @@ where
             grads = loss
                 .try_backward()
                 .map_err(device_err("computing the gradients"))?;
+            // The step leaves the gradients zero for the next batch.
             optimizer
-                .step(model, &mut grads)
+                .step_and_zero_grads(model, &mut grads)
                 .map_err(|e| TrainError::Optimizer {
                     epoch,
                     step,
                     message: e.to_string(),
                 })?;
-            model
-                .try_zero_grads(&mut grads)
-                .map_err(device_err("zeroing the gradients"))?;
 
             loss_sum += loss_value * labels.len() as f64;
             seen += labels.len();

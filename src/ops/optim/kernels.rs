@@ -1,6 +1,7 @@
 //! dfdx 0.13's CPU optimizer kernels (`tensor_ops/{sgd,rmsprop,adam}/cpu_kernel.rs`),
-//! operation for operation, over chunks of a parameter on rayon's threads. Each element's
-//! update depends on that element alone, so splitting changes no result.
+//! operation for operation, over chunks of a parameter on rayon's threads, optionally
+//! zeroing the gradient as they read it. Each element's update depends on that element
+//! alone, so splitting changes no result.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -22,13 +23,24 @@ fn decay<E: Element>(wd: Option<WeightDecay>, lr: f64) -> (Option<E>, Option<E>)
     }
 }
 
+/// The gradient element, left zero when `zero` (the step's reads of the gradient are
+/// its last, so the zeroing `zero_grads` would do costs no pass of its own).
+#[inline(always)]
+fn take<E: Element>(g: &mut E, zero: bool) -> E {
+    let v = *g;
+    if zero {
+        *g = E::zero();
+    }
+    v
+}
+
 /// Whether a buffer of `n` is worth splitting over threads.
 fn split(n: usize) -> bool {
     n > 2 * CHUNK
 }
 
 /// dfdx's `SgdKernel` for `Cpu`.
-pub fn sgd<E: Element>(cfg: &SgdConfig, p: &mut [E], v: &mut [E], g: &[E]) {
+pub fn sgd<E: Element>(cfg: &SgdConfig, p: &mut [E], v: &mut [E], g: &mut [E], zero: bool) {
     let k = Sgd {
         lr: e(cfg.lr),
         momentum: cfg.momentum.map(|m| match m {
@@ -40,10 +52,10 @@ pub fn sgd<E: Element>(cfg: &SgdConfig, p: &mut [E], v: &mut [E], g: &[E]) {
     if split(p.len()) {
         p.par_chunks_mut(CHUNK)
             .zip(v.par_chunks_mut(CHUNK))
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|((p, v), g)| k.run(p, v, g));
+            .zip(g.par_chunks_mut(CHUNK))
+            .for_each(|((p, v), g)| k.run(p, v, g, zero));
     } else {
-        k.run(p, v, g);
+        k.run(p, v, g, zero);
     }
 }
 
@@ -56,10 +68,10 @@ struct Sgd<E> {
 }
 
 impl<E: Element> Sgd<E> {
-    fn run(&self, p: &mut [E], v: &mut [E], g: &[E]) {
+    fn run(&self, p: &mut [E], v: &mut [E], g: &mut [E], zero: bool) {
         let (lr, (l2, dec)) = (self.lr, self.decay);
-        for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
-            let mut g = g;
+        for ((p, g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+            let mut g = take(g, zero);
             if let Some(wd) = l2 {
                 g += wd * *p;
             }
@@ -89,7 +101,8 @@ pub fn rmsprop<E: Element>(
     m: &mut [E],
     sa: &mut [E],
     ga: &mut [E],
-    g: &[E],
+    g: &mut [E],
+    zero: bool,
 ) {
     let k = RmsProp {
         alpha: e(cfg.alpha),
@@ -104,10 +117,10 @@ pub fn rmsprop<E: Element>(
             .zip(m.par_chunks_mut(CHUNK))
             .zip(sa.par_chunks_mut(CHUNK))
             .zip(ga.par_chunks_mut(CHUNK))
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|((((p, m), sa), ga), g)| k.run(p, m, sa, ga, g));
+            .zip(g.par_chunks_mut(CHUNK))
+            .for_each(|((((p, m), sa), ga), g)| k.run(p, m, sa, ga, g, zero));
     } else {
-        k.run(p, m, sa, ga, g);
+        k.run(p, m, sa, ga, g, zero);
     }
 }
 
@@ -122,11 +135,11 @@ struct RmsProp<E> {
 }
 
 impl<E: Element> RmsProp<E> {
-    fn run(&self, p: &mut [E], m: &mut [E], sa: &mut [E], ga: &mut [E], g: &[E]) {
+    fn run(&self, p: &mut [E], m: &mut [E], sa: &mut [E], ga: &mut [E], g: &mut [E], zero: bool) {
         let (alpha, eps, lr, (l2, dec)) = (self.alpha, self.eps, self.lr, self.decay);
         let state = m.iter_mut().zip(sa.iter_mut().zip(ga.iter_mut()));
-        for ((p, &g), (m, (sa, ga))) in p.iter_mut().zip(g).zip(state) {
-            let mut g = g;
+        for ((p, g), (m, (sa, ga))) in p.iter_mut().zip(g).zip(state) {
+            let mut g = take(g, zero);
             if let Some(wd) = l2 {
                 g += wd * *p;
             }
@@ -154,7 +167,15 @@ impl<E: Element> RmsProp<E> {
 }
 
 /// dfdx's `AdamKernel` for `Cpu`, at step `t`.
-pub fn adam<E: Element>(cfg: &AdamConfig, t: i32, p: &mut [E], m: &mut [E], v: &mut [E], g: &[E]) {
+pub fn adam<E: Element>(
+    cfg: &AdamConfig,
+    t: i32,
+    p: &mut [E],
+    m: &mut [E],
+    v: &mut [E],
+    g: &mut [E],
+    zero: bool,
+) {
     let betas: [E; 2] = cfg.betas.map(e);
     let k = Adam {
         betas,
@@ -171,10 +192,10 @@ pub fn adam<E: Element>(cfg: &AdamConfig, t: i32, p: &mut [E], m: &mut [E], v: &
         p.par_chunks_mut(CHUNK)
             .zip(m.par_chunks_mut(CHUNK))
             .zip(v.par_chunks_mut(CHUNK))
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|(((p, m), v), g)| k.run(p, m, v, g));
+            .zip(g.par_chunks_mut(CHUNK))
+            .for_each(|(((p, m), v), g)| k.run(p, m, v, g, zero));
     } else {
-        k.run(p, m, v, g);
+        k.run(p, m, v, g, zero);
     }
 }
 
@@ -189,10 +210,10 @@ struct Adam<E> {
 }
 
 impl<E: Element> Adam<E> {
-    fn run(&self, p: &mut [E], m: &mut [E], v: &mut [E], g: &[E]) {
+    fn run(&self, p: &mut [E], m: &mut [E], v: &mut [E], g: &mut [E], zero: bool) {
         let (b, c, eps, lr, (l2, dec)) = (self.betas, self.c, self.eps, self.lr, self.decay);
-        for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
-            let mut g = g;
+        for ((p, g), (m, v)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
+            let mut g = take(g, zero);
             if let Some(wd) = l2 {
                 g += wd * *p;
             }

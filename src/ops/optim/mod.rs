@@ -77,41 +77,45 @@ pub fn generic<S: Shape, E: Dtype, D: Device<E>>(
 }
 
 /// [`generic`] on the CPU, over chunks on rayon's threads (a parameter whose elements do
-/// not lie in order in its buffer, which dfdx never makes, takes [`generic`]).
+/// not lie in order in its buffer, which dfdx never makes, takes [`generic`]); with
+/// `zero_grad`, `g` is left zero (as dfdx's `zero_grads` leaves it).
 pub fn cpu<S: Shape, E: Element>(
     rule: &UpdateRule,
     p: &mut Tensor<S, E, Cpu>,
-    g: &<Cpu as Storage<E>>::Vec,
+    g: &mut <Cpu as Storage<E>>::Vec,
     state: &mut UpdateState<E, Cpu>,
+    zero_grad: bool,
 ) -> Result<(), CpuError>
 where
     Cpu: Device<E>,
 {
     if data_mut_of(p).is_none() {
-        return generic(rule, p, g, state);
+        generic(rule, p, g, state)?;
+        if zero_grad {
+            slice_mut(g).fill(E::zero());
+        }
+        return Ok(());
     }
     let s = slots(rule, p, state)?;
     let mut s: Vec<&mut [E]> = s.into_iter().map(|b| slice_mut(b)).collect();
-    let (pd, g) = (data_mut_of(p).unwrap_or_default(), slice(g));
+    let (pd, g) = (data_mut_of(p).unwrap_or_default(), slice_mut(g));
     if pd.len() != g.len() || s.iter().any(|b| b.len() != pd.len()) {
         return Err(CpuError::WrongNumElements);
     }
+    let z = zero_grad;
     match (rule, s.as_mut_slice()) {
-        (UpdateRule::Sgd(cfg), [v]) => kernels::sgd(cfg, pd, v, g),
-        (UpdateRule::RMSprop { cfg, .. }, [m, sa, ga]) => kernels::rmsprop(cfg, pd, m, sa, ga, g),
-        (UpdateRule::Adam { cfg, t }, [m, v]) => kernels::adam(cfg, *t, pd, m, v, g),
+        (UpdateRule::Sgd(cfg), [v]) => kernels::sgd(cfg, pd, v, g, z),
+        (UpdateRule::RMSprop { cfg, .. }, [m, sa, ga]) => {
+            kernels::rmsprop(cfg, pd, m, sa, ga, g, z)
+        }
+        (UpdateRule::Adam { cfg, t }, [m, v]) => kernels::adam(cfg, *t, pd, m, v, g, z),
         _ => unreachable!("slots returns UpdateRule::slots buffers"),
     }
     Ok(())
 }
 
 /// A CPU buffer as a slice (here, unlike under `Cpu: Device<E>`, the buffer type is known
-/// to be `Vec<E>`).
-fn slice<E: Unit>(v: &<Cpu as Storage<E>>::Vec) -> &[E] {
-    v
-}
-
-/// The mutable version of [`slice`].
+/// to be dfdx's CPU vector).
 fn slice_mut<E: Unit>(v: &mut <Cpu as Storage<E>>::Vec) -> &mut [E] {
     v
 }
