@@ -154,8 +154,9 @@ impl OptimizerConfig {
 /// parameter's update runs over chunks on all of rayon's threads (dfdx's run on one).
 ///
 /// [`fit`](crate::train::fit) steps it through [`OptimizerStep::step_and_zero_grads`],
-/// which reads the gradients in place and zeroes them as it reads them; [`Optimizer::update`] takes them by shared reference, as dfdx's trait says,
-/// and so works on a copy of them.
+/// which reads the gradients in place and zeroes them as it reads them;
+/// [`Optimizer::update`] takes them by shared reference, as dfdx's trait says, and so
+/// works on a copy of them.
 ///
 /// Every parameter needs a gradient (as `alloc_grads` and `fit` provide): one missing from
 /// the gradients counts as zero (dfdx's optimizers would skip it and report it unused).
