@@ -60,8 +60,12 @@ fn im2col_chunks_match_naive_loops() {
         // The strided benchmark model's convs (9 taps: the thin product; 288: the gemm).
         (1, 28, 32, 2, 1, 1, 3),
         (32, 14, 64, 2, 1, 1, 3),
-        // Stride 2 without padding, on an odd width, and a kernel wider than the stride.
+        // Stride 2 without padding, on an odd width, and a kernel wider than the stride
+        // (fewer than 8 channels: the select per element).
         (3, 9, 4, 2, 0, 1, 5),
+        // The same with 8 channels and more (the gathered im2col), and with dilation.
+        (10, 9, 4, 2, 0, 1, 5),
+        (8, 13, 4, 2, 2, 2, 3),
         // 64 outputs per chunk: padded im2col rows.
         (36, 8, 5, 1, 1, 1, 3),
         // 3x3, stride 1, 16 channels and more on each side, 512 pairs and more: Winograd,
