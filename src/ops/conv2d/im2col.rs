@@ -186,10 +186,10 @@ fn im2col<E: Element>(
 }
 
 /// [`im2col`] for column strides above 1 and 8 channels or more: the input rows the chunk
-/// reads are copied once into a zero-padded block (only the columns the taps reach), and every tap's row of the
-/// matrix is a gather from it through one table of offsets, shared by all channels: no
-/// bounds test or select per element (1.7x faster than a select per element on the
-/// strided model's 32-channel 14 x 14 layer, padding included).
+/// reads are copied once into a zero-padded block (only the columns the taps reach), and
+/// every tap's row of the matrix is a gather from it through one table of offsets, shared
+/// by all channels: no bounds test or select per element (1.5x faster than a select per
+/// element on the strided model's 32-channel 14 x 14 layer, padding and table included).
 fn im2col_strided<E: Element>(
     g: &ConvGeom,
     x: &[E],

@@ -16,9 +16,9 @@ pub enum UpdateRule {
     /// SGD (state: the velocity).
     Sgd(SgdConfig),
     /// RMSprop; `first` on the optimizer's first step, which starts the mean square at 1
-    /// (as dfdx does). UpdateState: momentum, mean square, mean gradient.
+    /// (as dfdx does). State: momentum, mean square, mean gradient.
     RMSprop { cfg: RMSpropConfig, first: bool },
-    /// Adam at step `t` (from 1). UpdateState: the first and second moments.
+    /// Adam at step `t` (from 1). State: the first and second moments.
     Adam { cfg: AdamConfig, t: i32 },
 }
 
